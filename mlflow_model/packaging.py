@@ -1,0 +1,66 @@
+"""Log a trained Predictor as a servable pyfunc model: signature, example, pinned requirements, code."""
+
+from __future__ import annotations
+
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
+from mlflow.types.schema import AnyType, ColSpec, DataType, Map, ParamSchema, ParamSpec, Schema
+
+import tagifai
+from tagifai.config import MODEL_ARTIFACT_NAME
+from tagifai.predict import Predictor
+
+MODEL_CODE = Path(__file__).with_name("model.py")
+EXAMPLE_TEXTS = [
+    "Transfer learning with transformers for text classification.",
+    "Generative adversarial networks for image generation.",
+]
+# The served model needs exactly these; pinned to what trained it. Our own package travels as code_paths,
+# so it must never appear here (it is on no registry).
+RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "joblib", "cloudpickle")
+
+
+def requirements(predictor: Predictor) -> list[str]:
+    packages = list(RUNTIME_PACKAGES) + (["nltk"] if predictor.stem else [])
+    return [f"{name}=={version(name)}" for name in packages]
+
+
+def signature(threshold: float) -> ModelSignature:
+    # `text` is declared Any and optional on purpose: MLflow's own enforcement would coerce ints to
+    # strings silently, reject an empty list with a dtype error, and echo the whole input in its message.
+    # Every rule is enforced by tagifai.predict.validate_texts instead, naming the row and the rule.
+    inputs = Schema([ColSpec(AnyType(), "text", required=False)])
+    outputs = Schema(
+        [
+            ColSpec(DataType.string, "input_text"),
+            ColSpec(DataType.string, "predicted_tag"),
+            ColSpec(DataType.double, "confidence"),
+            ColSpec(Map(DataType.double), "probabilities"),
+        ]
+    )
+    # The default is this model's tuned threshold; a request may override it.
+    params = ParamSchema([ParamSpec("threshold", DataType.double, float(threshold))])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def log_model(predictor: Predictor) -> ModelInfo:
+    """Log inside the active run; the model loads in a fresh process without this repo."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "predictor.joblib"
+        joblib.dump(predictor, path)
+        return mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT_NAME,
+            python_model=str(MODEL_CODE),
+            artifacts={"predictor": str(path)},
+            code_paths=[str(Path(tagifai.__file__).parent)],
+            signature=signature(predictor.threshold),
+            input_example=pd.DataFrame({"text": EXAMPLE_TEXTS}),
+            pip_requirements=requirements(predictor),
+        )

@@ -1,0 +1,113 @@
+"""Training arguments: one dataclass, loaded from config/args.json, overridable, validated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from tagifai.errors import InvalidArgsError
+
+CHOICES = {
+    "analyzer": ("char_wb", "word", "union"),
+    "classifier": ("sgd", "logreg"),
+    "loss": ("log_loss", "modified_huber"),
+    "learning_rate": ("optimal", "constant", "adaptive"),
+    "class_balance": ("oversample", "weights", "none"),
+}
+# Arguments that only mean something for one classifier; the others are not logged, so no
+# run ever shows a parameter that had no effect (the original logged power_t and ignored it).
+CLASSIFIER_ONLY = {"loss": "sgd", "learning_rate": "sgd", "eta0": "sgd", "num_epochs": "sgd"}
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    seed: int = 42
+    val_size: float = 0.15
+    test_size: float = 0.15
+    min_freq: int = 30
+    lower: bool = True
+    stem: bool = False
+    analyzer: str = "char_wb"
+    ngram_max_range: int = 5
+    word_ngram_max: int = 2
+    sublinear_tf: bool = True
+    min_df: int = 1
+    classifier: str = "sgd"
+    loss: str = "log_loss"
+    alpha: float = 1e-4
+    learning_rate: str = "optimal"
+    eta0: float = 0.1
+    num_epochs: int = 30
+    class_balance: str = "oversample"
+    tune_threshold: bool = True
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise InvalidArgsError(f"{name}={getattr(self, name)!r}: must be one of {', '.join(allowed)}")
+        positive = ("alpha", "eta0", "num_epochs", "min_df", "ngram_max_range", "word_ngram_max")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise InvalidArgsError(f"{name}={getattr(self, name)!r}: must be > 0")
+        if self.ngram_max_range < 2:
+            raise InvalidArgsError(f"ngram_max_range={self.ngram_max_range}: must be >= 2 (n-grams start at 2)")
+        if self.min_freq < 1:
+            raise InvalidArgsError(f"min_freq={self.min_freq}: must be >= 1")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainArgs:
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise InvalidArgsError(f"unknown argument(s): {', '.join(unknown)}; known: {', '.join(known)}")
+        defaults = asdict(cls())
+        typed = {k: _coerce(k, v, type(defaults[k])) for k, v in values.items()}
+        return cls(**typed)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainArgs:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidArgsError(f"{path}: cannot read arguments: {exc}") from exc
+        return cls.from_dict({**values, **(overrides or {})})
+
+    def to_params(self) -> dict[str, Any]:
+        """Every argument that has an effect with this classifier."""
+        return {k: v for k, v in asdict(self).items() if CLASSIFIER_ONLY.get(k, self.classifier) == self.classifier}
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """Accept JSON values and command-line strings alike ("true", "1e-4", ...)."""
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    try:
+        if kind is bool:
+            if text.lower() in ("true", "1", "yes"):
+                return True
+            if text.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if kind is int:
+            as_float = float(text)
+            if as_float != int(as_float):
+                raise ValueError
+            return int(as_float)
+        return kind(text)
+    except ValueError:
+        raise InvalidArgsError(f"{name}={value!r}: expected {kind.__name__}") from None
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """`key=value` strings from the command line."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidArgsError(f"override {pair!r}: expected key=value")
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,77 @@
+"""Prediction: validate texts, clean them exactly as in training, classify, apply the threshold."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from tagifai.errors import InvalidInputError
+from tagifai.preprocess import clean_texts
+from tagifai.threshold import apply_threshold
+
+EMPTY_INPUT_MESSAGE = "List of texts to classify cannot be empty."
+
+
+def validate_texts(texts: Sequence[Any]) -> list[str]:
+    """Every text must be a non-blank string; the error names the first bad row and the rule."""
+    if len(texts) == 0:
+        raise InvalidInputError(EMPTY_INPUT_MESSAGE)
+    for i, text in enumerate(texts):
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            raise InvalidInputError(f"row {i}: field 'text' is missing (null); every row needs a text")
+        if not isinstance(text, str):
+            raise InvalidInputError(f"row {i}: field 'text' must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise InvalidInputError(f"row {i}: field 'text' is empty or whitespace-only")
+    return list(texts)
+
+
+def validate_threshold(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidInputError(f"param 'threshold' must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+@dataclass
+class Predictor:
+    """The trained pipeline plus what it needs around it: cleaning options and the tuned threshold."""
+
+    pipeline: Pipeline
+    threshold: float
+    lower: bool = True
+    stem: bool = False
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.pipeline.classes_
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.pipeline.predict_proba(clean_texts(texts, lower=self.lower, stem=self.stem))
+
+    def predict(self, texts: Sequence[Any], threshold: float | None = None) -> dict[str, list]:
+        """Columns input_text, predicted_tag, confidence, probabilities (tag -> probability)."""
+        texts = validate_texts(texts)
+        threshold = self.threshold if threshold is None else validate_threshold(threshold)
+        proba = self.predict_proba(texts)
+        classes = self.classes
+        tags = apply_threshold(proba, classes, threshold)
+        names = classes.tolist()
+        return {
+            "input_text": texts,
+            "predicted_tag": tags.tolist(),
+            "confidence": _confidence(proba, names, tags).tolist(),
+            "probabilities": [dict(zip(names, row)) for row in proba.tolist()],
+        }
+
+
+def _confidence(proba: np.ndarray, names: list[str], tags: np.ndarray) -> np.ndarray:
+    """Probability of the tag actually predicted (after a fallback to `other`, that of `other`)."""
+    index = {name: i for i, name in enumerate(names)}
+    cols = np.array([index.get(t, -1) for t in tags])
+    picked = proba[np.arange(len(proba)), np.maximum(cols, 0)]
+    return np.where(cols >= 0, picked, 0.0)

@@ -1,0 +1,112 @@
+"""One training run in MLflow: params, tags, dataset input, metrics, artifacts and the pyfunc model."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tagifai import config
+from tagifai.args import TrainArgs
+from tagifai.data import LoadReport, file_digest, load_projects
+from tagifai.evaluate import flatten_metrics
+from tagifai.plots import class_metrics_figure, confusion_matrix_figure
+from tagifai.train import FitResult, fit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedRun:
+    run_id: str
+    model_uri: str
+    model_id: str
+    result: FitResult
+
+
+def git_commit(cwd: Path = config.ROOT_DIR) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False,
+    )
+
+
+def _fit_with_progress(df: pd.DataFrame, args: TrainArgs) -> FitResult:
+    """Epoch-wise progress bar; each epoch's losses also become MLflow metric steps (loss curves)."""
+    total = args.num_epochs if args.classifier == "sgd" else 1
+    with _progress() as progress:
+        task = progress.add_task("fit", total=total, status="")
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            mlflow.log_metrics(metrics, step=epoch)
+            status = f"train_loss={metrics['train_loss']:.3f} val_loss={metrics['val_loss']:.3f}"
+            progress.update(task, completed=epoch, status=status)
+
+        result = fit(df, args, on_epoch=on_epoch)
+        progress.update(task, completed=total)
+    return result
+
+
+def _log_data(df: pd.DataFrame, data_path: Path, report: LoadReport) -> None:
+    dataset = mlflow.data.from_pandas(
+        df[["id", "created_on", "title", "description", "tag"]], source=str(data_path.resolve()),
+        name="labeled_projects", targets="tag",
+    )
+    mlflow.log_input(dataset, context="training")
+    mlflow.set_tags({"data_digest": file_digest(data_path), "data_rows_read": report.rows_read,
+                     "data_rows_dropped": sum(report.dropped.values())})
+
+
+def _log_results(result: FitResult, args: TrainArgs) -> None:
+    perf = result.performance
+    mlflow.log_metrics({**flatten_metrics(perf), "val_f1": result.val_f1, "threshold": result.predictor.threshold})
+    mlflow.log_dict(perf, "performance.json")
+    mlflow.log_dict(args.to_params(), "args.json")
+    mlflow.log_dict({"mapping": result.mapping, "classes": result.predictor.classes.tolist()}, "label_mapping.json")
+    classes = result.predictor.classes.tolist()
+    for name, fig in (
+        ("confusion_matrix.png", confusion_matrix_figure(result.splits.test["label"], result.test_pred, classes)),
+        ("class_metrics.png", class_metrics_figure(perf["class"])),
+    ):
+        mlflow.log_figure(fig, name)
+        plt.close(fig)
+
+
+def train_and_log(
+    args: TrainArgs, data_path: Path = config.DATA_PATH, experiment_name: str = config.EXPERIMENT_NAME,
+    run_name: str | None = None,
+) -> TrainedRun:
+    """Train once and record everything a user compares runs on. Returns the run and model ids."""
+    from mlflow_model.packaging import log_model  # the pyfunc packaging is MLflow's concern, not the ML's
+
+    mlflow.set_tracking_uri(config.tracking_uri())
+    df, report = load_projects(data_path)
+    mlflow.set_experiment(experiment_name)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params(args.to_params())
+        commit = git_commit()
+        if commit:
+            mlflow.set_tag("git_commit", commit)
+        _log_data(df, data_path, report)
+        result = _fit_with_progress(df, args)
+        _log_results(result, args)
+        info = log_model(result.predictor)
+    logger.info("run %s: test f1=%.4f val_f1=%.4f", run.info.run_id, result.performance["overall"]["f1"], result.val_f1)
+    return TrainedRun(run.info.run_id, info.model_uri, info.model_id, result)
+
+
+
