@@ -14,6 +14,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from tagifai.errors import InvalidInputError
+from tagifai.predict import EMPTY_INPUT_MESSAGE
 
 TEXT_COLUMN = "text"
 
@@ -21,7 +22,12 @@ TEXT_COLUMN = "text"
 def _texts(model_input) -> list:
     if isinstance(model_input, pd.DataFrame):
         if model_input.empty and TEXT_COLUMN not in model_input.columns:
-            return []  # `{"dataframe_records": []}` arrives as a frame without columns
+            # `{"dataframe_records": []}` arrives as a frame without columns, and so does a frame whose only
+            # columns are not `text`: MLflow's schema enforcement drops them (and the rows) before predict.
+            raise InvalidInputError(
+                f"{EMPTY_INPUT_MESSAGE} The input has no rows with a '{TEXT_COLUMN}' column"
+                f" (columns other than '{TEXT_COLUMN}' are ignored)."
+            )
         if TEXT_COLUMN not in model_input.columns:
             raise InvalidInputError(f"input must have a column '{TEXT_COLUMN}'")
         return model_input[TEXT_COLUMN].tolist()

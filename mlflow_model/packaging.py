@@ -11,7 +11,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
-from mlflow.types.schema import AnyType, ColSpec, DataType, Map, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import ColSpec, DataType, Map, ParamSchema, ParamSpec, Schema
 
 import tagifai
 from tagifai.config import MODEL_ARTIFACT_NAME
@@ -33,10 +33,10 @@ def requirements(predictor: Predictor) -> list[str]:
 
 
 def signature(threshold: float) -> ModelSignature:
-    # `text` is declared Any and optional on purpose: MLflow's own enforcement would coerce ints to
-    # strings silently, reject an empty list with a dtype error, and echo the whole input in its message.
-    # Every rule is enforced by tagifai.predict.validate_texts instead, naming the row and the rule.
-    inputs = Schema([ColSpec(AnyType(), "text", required=False)])
+    # Optional on purpose: a request with no rows (`{"dataframe_records": []}`) has no columns at all, and
+    # must reach tagifai.predict.validate_texts to get its "cannot be empty" message. A frame with rows but
+    # no `text` column is rejected there too, naming the column.
+    inputs = Schema([ColSpec(DataType.string, "text", required=False)])
     outputs = Schema(
         [
             ColSpec(DataType.string, "input_text"),

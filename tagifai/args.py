@@ -55,6 +55,15 @@ class TrainArgs:
             raise InvalidArgsError(f"ngram_max_range={self.ngram_max_range}: must be >= 2 (n-grams start at 2)")
         if self.min_freq < 1:
             raise InvalidArgsError(f"min_freq={self.min_freq}: must be >= 1")
+        if self.seed < 0:
+            raise InvalidArgsError(f"seed={self.seed}: must be >= 0")
+        for name in ("val_size", "test_size"):
+            if not 0 < getattr(self, name) < 1:
+                raise InvalidArgsError(f"{name}={getattr(self, name)!r}: must be between 0 and 1 (exclusive)")
+        if self.val_size + self.test_size >= 1:
+            raise InvalidArgsError(
+                f"val_size + test_size = {self.val_size + self.test_size:g}: must be < 1 (nothing left to train on)"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainArgs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Optional
@@ -9,7 +10,7 @@ from typing import Optional
 import typer
 
 from tagifai import config
-from tagifai.errors import TagifaiError
+from tagifai.errors import TagifaiError, UnknownArgError
 
 app = typer.Typer(help="TagIfAI: train, track, promote and serve a project tagger on MLflow.", no_args_is_help=True)
 
@@ -48,6 +49,122 @@ def train(
     typer.echo(f"model_uri: {trained.model_uri}")
     typer.echo(f"test f1={overall['f1']:.4f} precision={overall['precision']:.4f} recall={overall['recall']:.4f}"
                f" val_f1={trained.result.val_f1:.4f} threshold={trained.result.predictor.threshold:.3f}")
+
+
+def _echo_json(value) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=False))
+
+
+@app.command()
+def promote(
+    experiment_name: str = typer.Option(config.EXPERIMENT_NAME, help="Experiment to pick the best run from."),
+    metric: str = typer.Option("val_f1", help="Metric to rank runs by (higher is better)."),
+    model_name: str = typer.Option(config.MODEL_NAME, help="Registered model name."),
+    run_id: Optional[str] = typer.Option(None, help="Promote this run instead of the best one."),
+    force: bool = typer.Option(False, "--force", help="Promote even if it scores worse than the champion."),
+) -> None:
+    """Register the best run's model and make it the champion (alias `champion`, stage Production)."""
+    from registry.transitions import promote as do_promote
+
+    _init_tracking()
+    try:
+        typer.echo(do_promote(experiment_name, model_name, metric=metric, run_id=run_id, force=force).message)
+    except TagifaiError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def rollback(model_name: str = typer.Option(config.MODEL_NAME, help="Registered model name.")) -> None:
+    """Make the `previous` version the champion again (twice returns to where you started)."""
+    from registry.transitions import rollback as do_rollback
+
+    _init_tracking()
+    try:
+        typer.echo(do_rollback(model_name).message)
+    except TagifaiError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def models(model_name: str = typer.Option(config.MODEL_NAME, help="Registered model name.")) -> None:
+    """The registered versions: aliases, stage, run and scores."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from registry.listing import COLUMNS, version_rows
+
+    _init_tracking()
+    try:
+        rows = version_rows(model_name)
+    except TagifaiError as exc:
+        fail(str(exc))
+    table = Table(title=f"registered model '{model_name}'")
+    for column in COLUMNS:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c])
+                        for c in COLUMNS))
+    Console(width=160).print(table)
+
+
+@app.command()
+def args(
+    name: Optional[str] = typer.Argument(None, help="One argument's name; all when omitted."),
+    model_uri: str = typer.Option(config.CHAMPION_URI, help="Model whose training arguments to show."),
+) -> None:
+    """Training arguments of a model, read from its run's params (JSON)."""
+    from registry.metadata import model_args
+
+    _init_tracking()
+    try:
+        _echo_json(model_args(model_uri, name))
+    except UnknownArgError as exc:
+        fail(str(exc), code=2)
+    except TagifaiError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def performance(
+    filter_: Optional[str] = typer.Option(None, "--filter", help="overall, class or slices."),
+    model_uri: str = typer.Option(config.CHAMPION_URI, help="Model whose performance to show."),
+) -> None:
+    """The run's performance.json (or one part of it)."""
+    from registry.metadata import model_performance
+
+    _init_tracking()
+    try:
+        _echo_json(model_performance(model_uri, filter_))
+    except UnknownArgError as exc:
+        fail(str(exc), code=2)
+    except TagifaiError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def serve(
+    model_uri: str = typer.Option(config.CHAMPION_URI, help="models:/ or runs:/ URI to serve."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1 keeps it local)."),
+    port: int = typer.Option(8000, help="Port."),
+    workers: int = typer.Option(1, min=1, help="Worker processes, each with its own copy of the model."),
+) -> None:
+    """Serve a model with MLflow's scoring server (POST /invocations, GET /ping, /health, /version)."""
+    from serving.launch import serve as do_serve
+
+    try:
+        do_serve(model_uri, host, port, workers)
+    except TagifaiError as exc:
+        fail(str(exc))
+
+
+def _init_tracking() -> None:
+    import os
+
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep JSON output clean
+
+    mlflow.set_tracking_uri(config.tracking_uri())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -33,9 +34,24 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _record_lines(path: Path) -> list[int]:
+    """Line in the file on which each data record starts (quoted fields may span several lines)."""
+    starts, previous_end = [], 0
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        for record in reader:
+            if record:  # pandas skips blank lines too
+                starts.append(previous_end + 1)
+            previous_end = reader.line_num
+    return starts[1:]  # the first record is the header
+
+
 def _fail(path: Path, rule: str, rows: pd.DataFrame) -> None:
-    # Rows are numbered as in the file: header is line 1, so data row i is line i + 2.
-    shown = ", ".join(f"line {i + 2} (id={r})" for i, r in rows["id"].head(MAX_SHOWN_ROWS).items())
+    # Rows are numbered as in the file, so an editor's "go to line" finds them.
+    lines = _record_lines(path)
+    shown = ", ".join(
+        f"line {lines[i] if i < len(lines) else i + 2} (id={r})" for i, r in rows["id"].head(MAX_SHOWN_ROWS).items()
+    )
     raise DataValidationError(f"{path}: {rule}: {len(rows)} offending row(s), first: {shown}")
 
 
@@ -46,7 +62,8 @@ def validate(df: pd.DataFrame, path: Path) -> None:
         raise DataValidationError(f"{path}: required column(s) missing: {', '.join(missing)}")
     if df.empty:
         raise DataValidationError(f"{path}: the file has no data rows")
-    bad_id = df[pd.to_numeric(df["id"], errors="coerce").isna()]
+    ids = pd.to_numeric(df["id"], errors="coerce")
+    bad_id = df[ids.isna() | (ids % 1 != 0)]  # 2.5 (or inf) is no id: astype(int) would make 2.5 into 2
     if len(bad_id):
         _fail(path, "id must be an integer", bad_id)
     dup = df[df["id"].duplicated(keep=False)]
@@ -68,7 +85,7 @@ def load_projects(path: str | Path) -> tuple[pd.DataFrame, LoadReport]:
         raise DataValidationError(f"{path}: no such file")
     try:
         df = pd.read_csv(path, dtype={"title": str, "description": str, "tag": str})
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataValidationError(f"{path}: not a readable CSV file: {exc}") from exc
     validate(df, path)
     report = LoadReport(rows_read=len(df))

@@ -15,3 +15,15 @@ class InvalidArgsError(TagifaiError):
 
 class InvalidInputError(TagifaiError, ValueError):
     """Texts given for prediction break a rule (empty list, missing or non-string text, ...)."""
+
+
+class RegistryError(TagifaiError):
+    """A registry operation cannot be done (no runs, no champion, nothing to roll back to, ...)."""
+
+
+class PromotionRefusedError(RegistryError):
+    """The candidate is worse than the champion (or fails a gate) and --force was not given."""
+
+
+class UnknownArgError(TagifaiError):
+    """`tagifai args NAME` for a NAME the run did not record."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,12 @@ def train_and_log(
 
     mlflow.set_tracking_uri(config.tracking_uri())
     df, report = load_projects(data_path)
-    mlflow.set_experiment(experiment_name)
+    if os.environ.get("MLFLOW_RUN_ID"):
+        # Launched by `mlflow run`: the run already exists in the experiment given to `mlflow run
+        # --experiment-name`; start_run() below resumes it, so our own experiment name cannot apply.
+        logger.info("running inside `mlflow run`; experiment chosen by mlflow run, not %r", experiment_name)
+    else:
+        mlflow.set_experiment(experiment_name)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params(args.to_params())
         commit = git_commit()

@@ -1,0 +1,61 @@
+"""A model's arguments and performance, read back from the run that trained it (the original /args, /performance)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from tagifai.errors import RegistryError, UnknownArgError
+
+PERFORMANCE_PARTS = ("overall", "class", "slices")
+
+
+def run_id_for(model_uri: str) -> str:
+    """models:/name@alias, models:/name/3, models:/name/Production, models:/m-<id>, runs:/<id>/model."""
+    try:
+        info = mlflow.models.get_model_info(model_uri)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot resolve model URI '{model_uri}': {exc.message}") from None
+    if not info.run_id:
+        raise RegistryError(f"model '{model_uri}' was not logged from a run: it has no arguments to show")
+    return info.run_id
+
+
+def parse_param(value: str) -> Any:
+    """MLflow stores params as strings; give back the JSON types they were logged from."""
+    if value in ("True", "False"):
+        return value == "True"
+    if value == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def model_args(model_uri: str, name: str | None = None) -> Any:
+    params = mlflow.get_run(run_id_for(model_uri)).data.params
+    args = {k: parse_param(v) for k, v in sorted(params.items())}
+    if name is None:
+        return args
+    if name not in args:
+        raise UnknownArgError(f"unknown argument '{name}'; this model was trained with: {', '.join(args)}")
+    return args[name]
+
+
+def model_performance(model_uri: str, part: str | None = None) -> dict:
+    if part is not None and part not in PERFORMANCE_PARTS:
+        raise UnknownArgError(f"unknown filter '{part}': choose one of {', '.join(PERFORMANCE_PARTS)}")
+    run_id = run_id_for(model_uri)
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="performance.json")
+    except (MlflowException, OSError) as exc:
+        raise RegistryError(f"run {run_id} has no performance.json: {exc}") from None
+    performance = json.loads(Path(path).read_text())
+    return performance if part is None else performance[part]

@@ -1,0 +1,129 @@
+"""Promote and roll back. The champion alias moves last, and is put back if anything after it fails."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+
+from registry.lock import registry_lock
+from registry.versions import best_run, run_metric, version_by_alias, version_for_run
+from tagifai.config import CHAMPION_ALIAS, PREVIOUS_ALIAS
+from tagifai.errors import PromotionRefusedError, RegistryError
+
+PRODUCTION, ARCHIVED = "Production", "Archived"
+
+
+@dataclass
+class Transition:
+    model_name: str
+    version: str
+    previous: str | None
+    message: str
+
+
+def _who() -> str:
+    return os.environ.get("MLFLOW_TRACKING_USERNAME") or getpass.getuser()
+
+
+def _record(client: MlflowClient, name: str, version: str, action: str, reason: str, metrics: dict) -> None:
+    """who / when / why on the version itself, so the UI shows the history next to the model."""
+    tags = {
+        f"{action}_by": _who(),
+        f"{action}_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        f"{action}_reason": reason,
+        **{f"metric.{k}": f"{v:.6f}" for k, v in metrics.items() if v is not None},
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def _set_stage(client: MlflowClient, name: str, version: str, stage: str) -> None:
+    # Stages are deprecated in MLflow (FutureWarning); we mirror them on purpose for users who filter by them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        client.transition_model_version_stage(name, version, stage, archive_existing_versions=stage == PRODUCTION)
+
+
+def mirror_stages(client: MlflowClient, name: str) -> None:
+    """Stages follow the aliases: the champion is Production, every other Production version is Archived."""
+    champion = version_by_alias(client, name, CHAMPION_ALIAS)
+    if champion is None:
+        return
+    if champion.current_stage != PRODUCTION:
+        _set_stage(client, name, champion.version, PRODUCTION)
+    for mv in client.search_model_versions(f"name = '{name}'"):
+        if mv.current_stage == PRODUCTION and str(mv.version) != str(champion.version):
+            _set_stage(client, name, mv.version, ARCHIVED)
+
+
+def _switch(client: MlflowClient, name: str, new: str, old: ModelVersion | None) -> None:
+    """Move `champion` to `new` (and `previous` to the old champion); undo on failure."""
+    old_previous = version_by_alias(client, name, PREVIOUS_ALIAS)
+    try:
+        if old is not None:
+            client.set_registered_model_alias(name, PREVIOUS_ALIAS, old.version)
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, new)
+        mirror_stages(client, name)
+    except Exception:
+        if old is not None:
+            client.set_registered_model_alias(name, CHAMPION_ALIAS, old.version)
+        else:
+            client.delete_registered_model_alias(name, CHAMPION_ALIAS)
+        if old_previous is not None:
+            client.set_registered_model_alias(name, PREVIOUS_ALIAS, old_previous.version)
+        mirror_stages(client, name)
+        raise
+
+
+def promote(
+    experiment_name: str, model_name: str, metric: str = "val_f1", run_id: str | None = None, force: bool = False
+) -> Transition:
+    client = MlflowClient()
+    run = client.get_run(run_id) if run_id else best_run(client, experiment_name, metric)
+    score = run.data.metrics.get(metric)
+    if score is None:
+        raise RegistryError(f"run {run.info.run_id} has no metric '{metric}'")
+    with registry_lock(mlflow.get_tracking_uri(), model_name):
+        champion = version_by_alias(client, model_name, CHAMPION_ALIAS)
+        if champion is not None and champion.run_id == run.info.run_id:
+            mirror_stages(client, model_name)  # idempotent repair if stages drifted
+            return Transition(model_name, str(champion.version), None,
+                              f"run {run.info.run_id} is already the champion (version {champion.version})")
+        champion_score = run_metric(client, champion.run_id, metric) if champion is not None else None
+        if champion_score is not None and score < champion_score and not force:
+            raise PromotionRefusedError(
+                f"candidate run {run.info.run_id} has {metric}={score:.4f}, worse than the champion "
+                f"(version {champion.version}) with {metric}={champion_score:.4f}; use --force to promote anyway"
+            )
+        version = version_for_run(client, model_name, run)
+        reason = f"--run-id {run_id}" if run_id else f"best {metric} in experiment '{experiment_name}'"
+        if force:
+            reason += " (forced)"
+        metrics = {m: run.data.metrics.get(m) for m in {metric, "f1", "val_f1"}}
+        _record(client, model_name, version.version, "promoted", reason, metrics)
+        _switch(client, model_name, str(version.version), champion)
+    before = f" (was version {champion.version})" if champion is not None else ""
+    return Transition(model_name, str(version.version), champion and str(champion.version),
+                      f"version {version.version} of '{model_name}' is now the champion{before}; {metric}={score:.4f}")
+
+
+def rollback(model_name: str) -> Transition:
+    """`previous` becomes the champion and the champion becomes `previous`: twice is a no-op."""
+    client = MlflowClient()
+    with registry_lock(mlflow.get_tracking_uri(), model_name):
+        champion = version_by_alias(client, model_name, CHAMPION_ALIAS)
+        previous = version_by_alias(client, model_name, PREVIOUS_ALIAS)
+        if champion is None or previous is None:
+            raise RegistryError(f"'{model_name}' has no '{PREVIOUS_ALIAS}' version to roll back to")
+        _record(client, model_name, previous.version, "rolled_back", f"rollback from version {champion.version}", {})
+        _switch(client, model_name, str(previous.version), champion)
+    return Transition(model_name, str(previous.version), str(champion.version),
+                      f"rolled back: version {previous.version} of '{model_name}' is now served as champion "
+                      f"(version {champion.version} is now '{PREVIOUS_ALIAS}')")

@@ -1,0 +1,1 @@
+"""Serving the registered model over HTTP with MLflow's scoring server."""

@@ -1,0 +1,100 @@
+"""Training on the shipped data with the shipped arguments (no MLflow): reproducible and good enough."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import EXAMPLE_CV, EXAMPLE_NLP
+
+from tagifai import config
+from tagifai.data import load_projects
+from tagifai.train import fit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def projects():
+    df, _ = load_projects(config.DATA_PATH)
+    return df
+
+
+@pytest.fixture(scope="module")
+def result(projects, default_args):
+    return fit(projects, default_args)
+
+
+def test_same_args_and_seed_give_identical_results(projects, default_args, result):
+    again = fit(projects, default_args)
+    assert again.performance == result.performance
+    assert again.val_f1 == result.val_f1
+    assert again.predictor.threshold == result.predictor.threshold
+    np.testing.assert_array_equal(again.test_pred, result.test_pred)
+    assert again.splits.test["id"].tolist() == result.splits.test["id"].tolist()
+
+
+def test_another_seed_gives_another_split(projects, default_args, result):
+    other = fit(projects, replace(default_args, seed=default_args.seed + 1))
+    assert set(other.splits.test["id"]) != set(result.splits.test["id"])
+
+
+def test_tuned_validation_f1_is_not_below_unthresholded(result):
+    assert result.val_f1 >= result.val_f1_unthresholded
+    assert 0.0 <= result.predictor.threshold <= 1.0
+
+
+def test_without_tuning_the_threshold_is_off(projects, default_args):
+    untuned = fit(projects, replace(default_args, tune_threshold=False))
+    assert untuned.predictor.threshold == 0.0
+    assert untuned.val_f1 == untuned.val_f1_unthresholded
+
+
+def test_shipped_args_reach_test_f1_085(result):
+    overall = result.performance["overall"]
+    assert overall["f1"] >= 0.85, overall
+    assert overall["num_samples"] == len(result.splits.test)
+
+
+def test_test_split_is_scored_once_with_the_tuned_threshold(result):
+    """performance.json describes exactly what the returned predictor does on the test split."""
+    test = result.splits.test
+    predicted = result.predictor.predict(test["text"].tolist())["predicted_tag"]
+    assert predicted == result.test_pred.tolist()
+
+
+def test_labels_are_the_accepted_tags_plus_other(result):
+    assert sorted(result.predictor.classes) == sorted([*config.ACCEPTED_TAGS, config.OTHER_TAG])
+    assert set(result.performance["class"]) == set(result.predictor.classes)
+
+
+def test_epoch_callback_reports_losses_every_epoch(projects, default_args):
+    seen = []
+    fit(projects, replace(default_args, num_epochs=4), on_epoch=lambda epoch, metrics: seen.append((epoch, metrics)))
+    assert [epoch for epoch, _ in seen] == [1, 2, 3, 4]
+    for _, metrics in seen:
+        assert set(metrics) >= {"train_loss", "val_loss"}
+        assert all(np.isfinite(v) for v in metrics.values())
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"classifier": "logreg"},
+        {"analyzer": "word"},
+        {"analyzer": "char_wb"},
+        {"class_balance": "oversample"},
+        {"class_balance": "none"},
+        {"stem": True},
+        {"loss": "modified_huber"},
+    ],
+    ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()),
+)
+def test_every_option_trains_a_usable_model(projects, default_args, override):
+    res = fit(projects, replace(default_args, **override))
+    assert res.predictor.predict([EXAMPLE_NLP, EXAMPLE_CV], threshold=0.0)["predicted_tag"] == [
+        "natural-language-processing",
+        "computer-vision",
+    ]
+    assert res.performance["overall"]["f1"] >= 0.75
