@@ -1,51 +1,105 @@
-"""Start `mlflow models serve` for a model URI, with what it needs that a bare shell may lack."""
+"""`tagifai serve`: check the model URI, fetch and load the model once, then run the hardened app under uvicorn.
+
+Everything that can fail at start (URI, download, corrupted files) fails here, before a socket is bound,
+with a one-line message and a non-zero exit.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import mlflow
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from serving.settings import ServeSettings
 from tagifai import config
 from tagifai.errors import TagifaiError
 
 BIN_DIR = Path(sys.executable).parent
+REMOTE_SCHEMES = ("models:/", "runs:/")
 
 
 class ServeError(TagifaiError):
-    """The server cannot be started (model URI does not resolve, ...)."""
-
-
-def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[str]:
-    return [
-        str(BIN_DIR / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-        "--host", host, "--port", str(port), "--workers", str(workers),
-    ]
+    """The server cannot be started (model URI refused or unresolvable, model files broken, ...)."""
 
 
 def serve_env() -> dict[str, str]:
-    """MLflow starts uvicorn through `bash -c "exec uvicorn ..."`: our venv's bin must be on PATH."""
+    """For the vanilla `mlflow models serve`: it execs `uvicorn` through bash, so our bin must be on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("MLFLOW_TRACKING_URI", config.tracking_uri())
     return env
 
 
-def check_model_uri(model_uri: str) -> None:
-    """Fail before starting anything if the URI does not resolve: a clear message, not a traceback."""
-    mlflow.set_tracking_uri(config.tracking_uri())
+def check_uri_policy(model_uri: str, allow_local_model: bool) -> None:
+    """A pyfunc model is code: only load what the configured tracking server vouches for, unless told."""
+    if not model_uri.startswith(REMOTE_SCHEMES) and not allow_local_model:
+        raise ServeError(
+            f"refusing to load '{model_uri}': only models:/ and runs:/ URIs of the tracking server "
+            f"({config.tracking_uri()}) are served; pass --allow-local-model to serve a local path"
+        )
+
+
+def model_identity(model_uri: str):
+    """(registered name, version) for X-Model-Name / X-Model-Version and metric labels."""
+    from serving.app import ModelIdentity
+
+    client = MlflowClient()
+    if model_uri.startswith("models:/") and not model_uri.startswith("models:/m-"):
+        ref = model_uri[len("models:/"):].strip("/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            return ModelIdentity(name, str(client.get_model_version_by_alias(name, alias).version))
+        name, _, which = ref.partition("/")
+        if which.isdigit():
+            return ModelIdentity(name, which)
+        versions = client.get_latest_versions(name, stages=None if which == "latest" else [which])
+        if versions:
+            return ModelIdentity(name, str(max(int(v.version) for v in versions)))
+    info = mlflow.models.get_model_info(model_uri)
+    return ModelIdentity("unregistered", info.model_id or info.run_id or "local")
+
+
+def fetch_and_load(model_uri: str, dst: str):
+    """Download once (workers then load from local disk) and load once to prove the files are sound."""
     try:
-        mlflow.models.get_model_info(model_uri)
-    except (MlflowException, OSError) as exc:
-        message = getattr(exc, "message", str(exc))
-        raise ServeError(f"model URI '{model_uri}' does not resolve on {config.tracking_uri()}: {message}") from None
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst)
+        return local, mlflow.pyfunc.load_model(local)
+    except MlflowException as exc:
+        raise ServeError(f"cannot load model '{model_uri}': {exc.message.splitlines()[0][:300]}") from None
+    except Exception as exc:  # corrupted pickle, missing files, bad MLmodel ...
+        raise ServeError(f"cannot load model '{model_uri}': {type(exc).__name__}: {str(exc)[:300]}") from None
 
 
-def serve(model_uri: str, host: str, port: int, workers: int) -> None:
-    """Replace this process with the scoring server (signals and exit code go straight to it)."""
-    check_model_uri(model_uri)
-    command = serve_command(model_uri, host, port, workers)
-    os.execve(command[0], command, serve_env())
+def serve(settings: ServeSettings) -> None:
+    import uvicorn
+
+    from serving.app import MODEL_NAME_ENV, MODEL_PATH_ENV, MODEL_VERSION_ENV, build_app
+    from serving.logs import configure_logging
+
+    mlflow.set_tracking_uri(config.tracking_uri())
+    check_uri_policy(settings.model_uri, settings.allow_local_model)
+    try:
+        identity = model_identity(settings.model_uri)
+    except MlflowException as exc:
+        raise ServeError(f"model URI '{settings.model_uri}' does not resolve on {config.tracking_uri()}: "
+                         f"{exc.message.splitlines()[0][:300]}") from None
+    workdir = tempfile.mkdtemp(prefix="tagifai-serve-")
+    local_path, model = fetch_and_load(settings.model_uri, workdir)
+    configure_logging()
+    common = dict(host=settings.host, port=settings.port, access_log=False, log_level="warning",
+                  timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
+    print(f"serving {identity.name} version {identity.version} ({settings.model_uri}) on "
+          f"http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr, flush=True)
+    if settings.workers == 1:
+        uvicorn.run(build_app(model, settings, identity), **common)
+        return
+    # Several workers: each loads the downloaded copy; metrics are merged through a shared directory.
+    os.environ.update(settings.to_env())
+    os.environ.update({MODEL_PATH_ENV: local_path, MODEL_NAME_ENV: identity.name, MODEL_VERSION_ENV: identity.version,
+                       "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="metrics-", dir=workdir)})
+    uvicorn.run("serving.app:app_from_env", factory=True, workers=settings.workers, **common)

@@ -11,7 +11,7 @@ from tagifai.errors import InvalidArgsError
 
 CHOICES = {
     "analyzer": ("char_wb", "word", "union"),
-    "classifier": ("sgd", "logreg"),
+    "classifier": ("sgd", "logreg", "svm"),
     "loss": ("log_loss", "modified_huber"),
     "learning_rate": ("optimal", "constant", "adaptive"),
     "class_balance": ("oversample", "weights", "none"),

@@ -143,17 +143,29 @@ def performance(
 
 @app.command()
 def serve(
-    model_uri: str = typer.Option(config.CHAMPION_URI, help="models:/ or runs:/ URI to serve."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1 keeps it local)."),
-    port: int = typer.Option(8000, help="Port."),
-    workers: int = typer.Option(1, min=1, help="Worker processes, each with its own copy of the model."),
+    model_uri: Optional[str] = typer.Option(None, help=f"models:/ or runs:/ URI [default: {config.CHAMPION_URI}]."),
+    host: Optional[str] = typer.Option(None, help="Interface [default: 127.0.0.1, keeps it local]."),
+    port: Optional[int] = typer.Option(None, help="Port [default: 8000]."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Worker processes [default: 1]."),
+    max_body_bytes: Optional[int] = typer.Option(None, help="Larger request bodies get 413 [default: 1 MiB]."),
+    max_rows: Optional[int] = typer.Option(None, help="More rows per request get 413 [default: 5000]."),
+    max_text_chars: Optional[int] = typer.Option(None, help="A longer text gets 413 [default: 20000]."),
+    timeout_seconds: Optional[int] = typer.Option(None, "--timeout", help="Request time limit, then 504 [default: 30]."),
+    allow_local_model: Optional[bool] = typer.Option(
+        None, "--allow-local-model", help="Also serve local paths (a pyfunc model is code: trust it first)."),
 ) -> None:
-    """Serve a model with MLflow's scoring server (POST /invocations, GET /ping, /health, /version)."""
-    from serving.launch import serve as do_serve
+    """Serve a model: MLflow's scoring protocol (POST /invocations), hardened (limits, JSON errors, /metrics).
 
+    Every option can also be set as TAGIFAI_SERVE_<OPTION> (e.g. TAGIFAI_SERVE_WORKERS=2); flags win.
+    """
+    from serving.launch import serve as do_serve
+    from serving.settings import ServeSettings
+
+    _init_tracking()
+    given = {k: v for k, v in locals().items() if k in ServeSettings.__dataclass_fields__ and v is not None}
     try:
-        do_serve(model_uri, host, port, workers)
-    except TagifaiError as exc:
+        do_serve(ServeSettings(**given))
+    except (TagifaiError, ValueError) as exc:
         fail(str(exc))
 
 

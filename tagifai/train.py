@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import f1_score, log_loss
 from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
 
 from tagifai.args import TrainArgs
@@ -86,31 +88,56 @@ def _epoch_metrics(clf, X, y, X_val, y_val) -> dict[str, float]:
     }
 
 
+def _fit_svm(X, y, args: TrainArgs) -> CalibratedClassifierCV:
+    """Linear SVM; probabilities from sigmoid calibration on internal folds (one model kept, ensemble=False)."""
+    svm = LinearSVC(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed)
+    clf = CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False)
+    return clf.fit(X, y, sample_weight=_sample_weights(y, args))
+
+
 def _fit_logreg(X, y, args: TrainArgs) -> LogisticRegression:
     # alpha is the regularisation strength in SGD's parametrisation; C is its inverse per sample.
     clf = LogisticRegression(C=1.0 / (args.alpha * X.shape[0]), max_iter=2000, random_state=args.seed)
     return clf.fit(X, y, sample_weight=_sample_weights(y, args))
 
 
+@dataclass
+class FittedModel:
+    predictor: Predictor
+    val_f1: float  # with the tuned threshold
+    val_f1_unthresholded: float
+
+
+def fit_model(
+    train: pd.DataFrame, val: pd.DataFrame, args: TrainArgs, on_epoch: EpochCallback | None = None
+) -> FittedModel:
+    """Fit features + classifier on `train` (prepared), tune the threshold on `val`."""
+    vectorizer = build_vectorizer(args)
+    X = vectorizer.fit_transform(train["clean"])
+    y = train["label"].to_numpy()
+    if args.class_balance == "oversample":
+        X, y = oversample(X, y, args.seed)
+    X_val, y_val = vectorizer.transform(val["clean"]), val["label"].to_numpy()
+    if args.classifier == "sgd":
+        clf = _fit_sgd(X, y, X_val, y_val, args, on_epoch)
+    elif args.classifier == "svm":
+        clf = _fit_svm(X, y, args)
+    else:
+        clf = _fit_logreg(X, y, args)
+    proba_val = clf.predict_proba(X_val)
+    base_f1 = float(f1_score(y_val, clf.classes_[proba_val.argmax(1)], average="weighted", zero_division=0))
+    threshold, val_f1 = tune_threshold(y_val, proba_val, clf.classes_) if args.tune_threshold else (0.0, base_f1)
+    pipeline = Pipeline([("tfidf", vectorizer), ("clf", clf)])
+    return FittedModel(Predictor(pipeline, threshold, lower=args.lower, stem=args.stem), val_f1, base_f1)
+
+
 def fit(df: pd.DataFrame, args: TrainArgs, on_epoch: EpochCallback | None = None) -> FitResult:
     """Train on the train split, tune the threshold on validation, score the test split once."""
     data, mapping = prepare(df, args)
     splits = split_data(data, "label", val_size=args.val_size, test_size=args.test_size, seed=args.seed)
-    vectorizer = build_vectorizer(args)
-    X = vectorizer.fit_transform(splits.train["clean"])
-    y = splits.train["label"].to_numpy()
-    if args.class_balance == "oversample":
-        X, y = oversample(X, y, args.seed)
-    X_val, y_val = vectorizer.transform(splits.val["clean"]), splits.val["label"].to_numpy()
-    if args.classifier == "sgd":
-        clf = _fit_sgd(X, y, X_val, y_val, args, on_epoch)
-    else:
-        clf = _fit_logreg(X, y, args)
-    pipeline = Pipeline([("tfidf", vectorizer), ("clf", clf)])
-    proba_val = clf.predict_proba(X_val)
-    base_f1 = float(f1_score(y_val, clf.classes_[proba_val.argmax(1)], average="weighted", zero_division=0))
-    threshold, val_f1 = tune_threshold(y_val, proba_val, clf.classes_) if args.tune_threshold else (0.0, base_f1)
-    predictor = Predictor(pipeline=pipeline, threshold=threshold, lower=args.lower, stem=args.stem)
-    test_pred = apply_threshold(pipeline.predict_proba(splits.test["clean"]), clf.classes_, threshold)
-    performance = evaluate(splits.test, test_pred, clf.classes_.tolist())
-    return FitResult(predictor, mapping, splits, val_f1, base_f1, performance, test_pred)
+    fitted = fit_model(splits.train, splits.val, args, on_epoch)
+    predictor = fitted.predictor
+    test_pred = apply_threshold(predictor.pipeline.predict_proba(splits.test["clean"]), predictor.classes,
+                                predictor.threshold)
+    performance = evaluate(splits.test, test_pred, predictor.classes.tolist())
+    return FitResult(predictor, mapping, splits, fitted.val_f1, fitted.val_f1_unthresholded, performance, test_pred)

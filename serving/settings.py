@@ -1,0 +1,41 @@
+"""Server settings in one place: flags override environment variables, which override defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+ENV_PREFIX = "TAGIFAI_SERVE_"
+
+
+def _env(name: str, default, kind=str):
+    raw = os.environ.get(ENV_PREFIX + name.upper())
+    if raw is None:
+        return default
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes")
+    return kind(raw)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    model_uri: str = field(default_factory=lambda: _env("model_uri", "models:/tagifai@champion"))
+    host: str = field(default_factory=lambda: _env("host", "127.0.0.1"))
+    port: int = field(default_factory=lambda: _env("port", 8000, int))
+    workers: int = field(default_factory=lambda: _env("workers", 1, int))
+    # 1 MiB of JSON is ~5,000 typical project descriptions: far beyond a real request, far below harm.
+    max_body_bytes: int = field(default_factory=lambda: _env("max_body_bytes", 1_048_576, int))
+    max_rows: int = field(default_factory=lambda: _env("max_rows", 5_000, int))
+    max_text_chars: int = field(default_factory=lambda: _env("max_text_chars", 20_000, int))
+    timeout_seconds: int = field(default_factory=lambda: _env("timeout_seconds", 30, int))
+    graceful_shutdown_seconds: int = field(default_factory=lambda: _env("graceful_shutdown_seconds", 30, int))
+    allow_local_model: bool = field(default_factory=lambda: _env("allow_local_model", False, bool))
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings as environment variables, for worker processes."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+    def __post_init__(self) -> None:
+        for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
