@@ -14,31 +14,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from tagifai.errors import InvalidInputError
-from tagifai.predict import EMPTY_INPUT_MESSAGE
-
-TEXT_COLUMN = "text"
-
-
-def _texts(model_input) -> list:
-    if isinstance(model_input, pd.DataFrame):
-        if model_input.empty and TEXT_COLUMN not in model_input.columns:
-            # `{"dataframe_records": []}` arrives as a frame without columns, and so does a frame whose only
-            # columns are not `text`: MLflow's schema enforcement drops them (and the rows) before predict.
-            raise InvalidInputError(
-                f"{EMPTY_INPUT_MESSAGE} The input has no rows with a '{TEXT_COLUMN}' column"
-                f" (columns other than '{TEXT_COLUMN}' are ignored)."
-            )
-        if TEXT_COLUMN not in model_input.columns:
-            raise InvalidInputError(f"input must have a column '{TEXT_COLUMN}'")
-        return model_input[TEXT_COLUMN].tolist()
-    if isinstance(model_input, pd.Series):
-        return model_input.tolist()
-    if isinstance(model_input, dict) and TEXT_COLUMN in model_input:
-        value = model_input[TEXT_COLUMN]
-        return [value] if isinstance(value, str) else list(value)
-    if isinstance(model_input, (list, tuple)):
-        return list(model_input)
-    raise InvalidInputError(f"input must be a table with a '{TEXT_COLUMN}' column")
+from tagifai.predict import texts_from_input
 
 
 class TagifaiModel(PythonModel):
@@ -47,7 +23,7 @@ class TagifaiModel(PythonModel):
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
         try:
-            texts = _texts(model_input)
+            texts = texts_from_input(model_input)
             return pd.DataFrame(self.predictor.predict(texts, (params or {}).get("threshold")))
         except InvalidInputError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None

@@ -13,11 +13,15 @@ from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.types.schema import ColSpec, DataType, Map, ParamSchema, ParamSpec, Schema
 
-import tagifai
+import tagifai.predict
 from tagifai.config import MODEL_ARTIFACT_NAME
 from tagifai.predict import Predictor
 
 MODEL_CODE = Path(__file__).with_name("model.py")
+# The package the pickled Predictor's class is imported from. Not `tagifai.__file__`: that is None when
+# `tagifai` is a namespace package, e.g. under pytest, where `tests/` (holding a `tagifai/` folder without
+# __init__.py) comes first on sys.path and the editable install is found through its meta-path finder.
+TAGIFAI_DIR = Path(tagifai.predict.__file__).resolve().parent
 EXAMPLE_TEXTS = [
     "Transfer learning with transformers for text classification.",
     "Generative adversarial networks for image generation.",
@@ -59,7 +63,7 @@ def log_model(predictor: Predictor) -> ModelInfo:
             name=MODEL_ARTIFACT_NAME,
             python_model=str(MODEL_CODE),
             artifacts={"predictor": str(path)},
-            code_paths=[str(Path(tagifai.__file__).parent)],
+            code_paths=[str(TAGIFAI_DIR)],
             signature=signature(predictor.threshold),
             input_example=pd.DataFrame({"text": EXAMPLE_TEXTS}),
             pip_requirements=requirements(predictor),

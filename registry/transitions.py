@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 
 from registry.lock import registry_lock
 from registry.versions import best_run, run_metric, version_by_alias, version_for_run
@@ -32,12 +33,16 @@ def _who() -> str:
     return os.environ.get("MLFLOW_TRACKING_USERNAME") or getpass.getuser()
 
 
+# action -> the noun of its reason tag: promoted_by / promoted_at / promotion_reason (as the issue names them).
+_REASON_TAG = {"promoted": "promotion_reason", "rolled_back": "rollback_reason"}
+
+
 def _record(client: MlflowClient, name: str, version: str, action: str, reason: str, metrics: dict) -> None:
     """who / when / why on the version itself, so the UI shows the history next to the model."""
     tags = {
         f"{action}_by": _who(),
         f"{action}_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        f"{action}_reason": reason,
+        _REASON_TAG.get(action, f"{action}_reason"): reason,
         **{f"metric.{k}": f"{v:.6f}" for k, v in metrics.items() if v is not None},
     }
     for key, value in tags.items():
@@ -78,6 +83,8 @@ def _switch(client: MlflowClient, name: str, new: str, old: ModelVersion | None)
             client.delete_registered_model_alias(name, CHAMPION_ALIAS)
         if old_previous is not None:
             client.set_registered_model_alias(name, PREVIOUS_ALIAS, old_previous.version)
+        elif old is not None:  # `previous` was just set to the old champion: it did not exist before
+            client.delete_registered_model_alias(name, PREVIOUS_ALIAS)
         mirror_stages(client, name)
         raise
 
@@ -86,7 +93,11 @@ def promote(
     experiment_name: str, model_name: str, metric: str = "val_f1", run_id: str | None = None, force: bool = False
 ) -> Transition:
     client = MlflowClient()
-    run = client.get_run(run_id) if run_id else best_run(client, experiment_name, metric)
+    try:
+        run = client.get_run(run_id) if run_id else best_run(client, experiment_name, metric)
+    except MlflowException as exc:
+        what = f"run {run_id}" if run_id else f"the best run of experiment '{experiment_name}'"
+        raise RegistryError(f"cannot promote {what}: {exc.message}") from None
     score = run.data.metrics.get(metric)
     if score is None:
         raise RegistryError(f"run {run.info.run_id} has no metric '{metric}'")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from mlflow.pyfunc import PyFuncModel, scoring_server
 
-from serving.guard import GuardedModel
+from serving.guard import GuardedModel, keep_json_types
 from serving.middleware import Hardening
 from serving.settings import ServeSettings
 
@@ -38,6 +38,7 @@ def build_app(model: PyFuncModel, settings: ServeSettings, identity: ModelIdenti
     # MLflow's init() reads its request timeout from the environment.
     os.environ["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(settings.timeout_seconds)
     rows = metrics.ROWS.labels(model_name=identity.name, model_version=identity.version)
+    keep_json_types()
     guarded = GuardedModel(model, settings.max_rows, settings.max_text_chars, on_rows=rows.inc)
     app = scoring_server.init(guarded)
     app.title = "TagIfAI scoring API"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from tagifai.errors import InvalidInputError
@@ -15,6 +16,43 @@ from tagifai.preprocess import clean_texts
 from tagifai.threshold import apply_threshold
 
 EMPTY_INPUT_MESSAGE = "List of texts to classify cannot be empty."
+TEXT_COLUMN = "text"
+
+
+def texts_from_input(model_input: Any) -> list:
+    """The `text` values of a table (DataFrame), a dict of columns, records, or a plain list; not yet validated."""
+    if isinstance(model_input, pd.DataFrame):
+        if TEXT_COLUMN in model_input.columns:
+            return model_input[TEXT_COLUMN].tolist()
+        if len(model_input) == 0:
+            # `{"dataframe_records": []}` parses to a frame with no columns at all; MLflow's schema
+            # enforcement also leaves one when it drops unknown columns (and their rows) in-process.
+            raise InvalidInputError(f"{EMPTY_INPUT_MESSAGE} The input has no rows with a '{TEXT_COLUMN}' column.")
+        columns = ", ".join(map(str, model_input.columns))[:200]
+        raise InvalidInputError(f"input has no '{TEXT_COLUMN}' column (columns: {columns})")
+    if isinstance(model_input, pd.Series):
+        return model_input.tolist()
+    if isinstance(model_input, dict):
+        if TEXT_COLUMN not in model_input:
+            raise InvalidInputError(f"input has no '{TEXT_COLUMN}' field")
+        return _as_list(model_input[TEXT_COLUMN])
+    values = _as_list(model_input)
+    if values and all(isinstance(v, dict) for v in values):  # records: [{"text": ...}, ...]
+        return [_as_scalar(v.get(TEXT_COLUMN)) for v in values]
+    return values
+
+
+def _as_scalar(value: Any) -> Any:
+    """MLflow's `inputs` parser wraps each record's value in a 0-d numpy array."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def _as_list(value: Any) -> list:
+    if isinstance(value, np.ndarray):
+        return [value.item()] if value.ndim == 0 else value.tolist()
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]  # a single text (or a single bad value, which validation will name)
 
 
 def validate_texts(texts: Sequence[Any]) -> list[str]:

@@ -1,4 +1,11 @@
-"""Start real scoring servers for tests: a free port, a process group, a readiness poll, a clean kill."""
+"""Real scoring servers for tests: a free port, its own process group, a readiness poll, a clean kill.
+
+Reuse from any test under tests/serving with the `start_server` fixture:
+
+    with start_server("models:/name@champion") as server:          # `tagifai serve`, venv NOT on PATH
+        server.post({"dataframe_records": [{"text": "..."}]})
+    with start_server(uri, launcher="mlflow") as server: ...        # plain `mlflow models serve`
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,8 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +29,14 @@ START_TIMEOUT = 60.0
 
 
 def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it; the tiny reuse race is acceptable in tests)."""
+    """A port nobody listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def env_without_venv() -> dict[str, str]:
-    """This environment with the venv's bin removed from PATH, like a shell where the venv is not activated."""
+    """This environment with the venv's bin removed from PATH: a shell where the venv is not activated."""
     env = dict(os.environ)
     bin_dir = BIN_DIR.resolve()
     kept = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != bin_dir]
@@ -43,6 +50,15 @@ def env_with_venv() -> dict[str, str]:
     return env
 
 
+def tagifai_serve_command(model_uri: str, port: int) -> list[str]:
+    return [str(BIN_DIR / "tagifai"), "serve", "--model-uri", model_uri, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def mlflow_serve_command(model_uri: str, port: int) -> list[str]:
+    return [str(BIN_DIR / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
 @dataclass
 class Server:
     url: str
@@ -52,33 +68,15 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def post(self, body, content_type: str = "application/json", **kwargs) -> httpx.Response:
-        """POST /invocations; `body` is sent as JSON unless it is already str/bytes."""
+    def post(self, body, content_type: str = "application/json") -> httpx.Response:
+        """POST /invocations: `body` is sent as JSON unless it is already str/bytes (then as-is)."""
         if isinstance(body, (str, bytes)):
             return httpx.post(f"{self.url}/invocations", content=body, headers={"Content-Type": content_type},
-                              timeout=30, **kwargs)
-        return httpx.post(f"{self.url}/invocations", json=body, timeout=30, **kwargs)
+                              timeout=60)
+        return httpx.post(f"{self.url}/invocations", json=body, timeout=60)
 
-
-def _stop(process: subprocess.Popen) -> None:
-    """Kill the whole group: `tagifai serve` -> mlflow -> bash -> uvicorn (and its workers)."""
-    if process.poll() is None or _group_alive(process.pid):
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            deadline = time.monotonic() + wait
-            while _group_alive(process.pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if not _group_alive(process.pid):
-                break
-    if process.poll() is None:
-        process.wait(timeout=5)
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=30)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -91,11 +89,26 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def stop_group(process: subprocess.Popen) -> None:
+    """Kill the whole group (tagifai serve -> mlflow -> bash -> uvicorn and its workers): TERM, then KILL."""
+    for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
+            time.sleep(0.1)
+        if process.poll() is not None and not _group_alive(process.pid):
+            break
+    process.wait(timeout=5)
+
+
 def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before /ping answered:\n"
+            raise RuntimeError(f"server exited with code {process.returncode} before /ping answered:\n"
                                f"{log_path.read_text(errors='replace')}")
         try:
             if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
@@ -103,34 +116,68 @@ def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeou
         except httpx.TransportError:
             pass
         time.sleep(0.25)
-    raise TimeoutError(f"no answer on {url}/ping within {timeout:.0f}s:\n{log_path.read_text(errors='replace')}")
+    raise TimeoutError(f"no 200 from {url}/ping within {timeout:.0f}s:\n{log_path.read_text(errors='replace')}")
 
 
 @contextmanager
 def running_server(command: list[str], port: int, env: dict[str, str], log_dir: Path,
                    timeout: float = START_TIMEOUT) -> Iterator[Server]:
-    """Start `command` (which must listen on 127.0.0.1:`port`) in its own session; yield once /ping is 200."""
+    """Start `command` (listening on 127.0.0.1:`port`) in a new session; yield once GET /ping is 200."""
     log_path = log_dir / f"server-{port}-{uuid.uuid4().hex[:6]}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
+        url = f"http://127.0.0.1:{port}"
         wait_until_ready(url, process, log_path, timeout)
         yield Server(url, process, log_path)
     finally:
-        _stop(process)
+        stop_group(process)
 
 
-def tagifai_serve_command(model_uri: str, port: int) -> list[str]:
-    return [str(BIN_DIR / "tagifai"), "serve", "--model-uri", model_uri, "--host", "127.0.0.1", "--port", str(port)]
-
-
-def mlflow_serve_command(model_uri: str, port: int) -> list[str]:
-    return [str(BIN_DIR / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-            "--host", "127.0.0.1", "--port", str(port)]
+StartServer = Callable[..., AbstractContextManager[Server]]
 
 
 @pytest.fixture(scope="session")
-def server_log_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("server-logs")
+def start_server(tracking_uri, tmp_path_factory) -> StartServer:
+    """`start_server(model_uri, launcher="tagifai"|"mlflow")`: a context manager yielding a ready `Server`.
+
+    `tagifai` runs `tagifai serve` with the venv's bin deliberately NOT on PATH (the launcher must cope);
+    `mlflow` runs plain `mlflow models serve --env-manager local` with the venv's bin on PATH.
+    Both get MLFLOW_TRACKING_URI of the session's store.
+    """
+    log_dir = tmp_path_factory.mktemp("server-logs")
+
+    def start(model_uri: str, launcher: str = "tagifai", timeout: float = START_TIMEOUT):
+        port = free_port()
+        if launcher == "tagifai":
+            command, env = tagifai_serve_command(model_uri, port), env_without_venv()
+        elif launcher == "mlflow":
+            command, env = mlflow_serve_command(model_uri, port), env_with_venv()
+        else:
+            raise ValueError(f"unknown launcher {launcher!r}")
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+        return running_server(command, port, env, log_dir, timeout)
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def examples(request) -> tuple[str, str]:
+    """(EXAMPLE_NLP, EXAMPLE_CV) from tests/conftest.py (conftests are not importable by module name)."""
+    root_conftest = (Path(__file__).parent.parent / "conftest.py").resolve()
+    for plugin in request.config.pluginmanager.get_plugins():
+        if Path(getattr(plugin, "__file__", "") or "/nonexistent").resolve() == root_conftest:
+            return plugin.EXAMPLE_NLP, plugin.EXAMPLE_CV
+    raise LookupError(f"{root_conftest} is not loaded as a conftest")
+
+
+@pytest.fixture(scope="session")
+def serve_helpers():
+    """The plain helpers of this conftest, for tests that run a server command themselves
+    (conftest modules cannot be imported by name reliably: there are several called `conftest`)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(free_port=free_port, env_without_venv=env_without_venv, env_with_venv=env_with_venv,
+                           tagifai_serve_command=tagifai_serve_command, mlflow_serve_command=mlflow_serve_command,
+                           running_server=running_server, stop_group=stop_group)

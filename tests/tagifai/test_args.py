@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 import pytest
 
 from tagifai import config
-from tagifai.args import TrainArgs, parse_overrides
+from tagifai.args import CHOICES, TrainArgs, parse_overrides
 from tagifai.errors import InvalidArgsError
 
 
@@ -69,11 +69,9 @@ def test_wrong_type_names_the_field_and_the_type(name, value, expected):
 
 @pytest.mark.parametrize(
     "name, value",
-    [("analyzer", "bpe"), ("classifier", "svm"), ("loss", "hinge"), ("learning_rate", "fast"), ("class_balance", "x")],
+    [("analyzer", "bpe"), ("classifier", "random_forest"), ("loss", "hinge"), ("learning_rate", "fast"), ("class_balance", "x")],
 )
 def test_bad_choice_names_the_field_and_the_choices(name, value):
-    from tagifai.args import CHOICES
-
     with pytest.raises(InvalidArgsError) as exc:
         TrainArgs.from_dict({name: value})
     assert str(exc.value) == f"{name}={value!r}: must be one of {', '.join(CHOICES[name])}"
@@ -115,10 +113,11 @@ def test_to_params_for_sgd_has_every_argument():
     assert args.to_params() == asdict(args)
 
 
-def test_to_params_drops_sgd_only_args_for_logreg():
-    params = TrainArgs(classifier="logreg").to_params()
+@pytest.mark.parametrize("classifier", [c for c in CHOICES["classifier"] if c != "sgd"])
+def test_to_params_drops_sgd_only_args_for_other_classifiers(classifier):
+    params = TrainArgs(classifier=classifier).to_params()
     for sgd_only in ("loss", "learning_rate", "eta0", "num_epochs"):
         assert sgd_only not in params
-    assert params["classifier"] == "logreg"
-    assert params["alpha"] == TrainArgs().alpha  # alpha means something to both classifiers
+    assert params["classifier"] == classifier
+    assert params["alpha"] == TrainArgs().alpha  # alpha means something to every classifier
     assert set(params) == {f.name for f in fields(TrainArgs)} - {"loss", "learning_rate", "eta0", "num_epochs"}

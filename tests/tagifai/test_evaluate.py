@@ -11,14 +11,14 @@ from tagifai.evaluate import evaluate, flatten_metrics, nlp_cnn, short_text
 NLP, CV, MLOPS, OTHER = "natural-language-processing", "computer-vision", "mlops", "other"
 CLASSES = [CV, MLOPS, NLP, OTHER]
 
-#        text (word count)                                                      label   predicted  nlp_cnn short
+# (text, true label, predicted label); the comment gives the word count and the slices the row is in.
 ROWS = [
-    ("CNN for sentence classification with many many extra words here", NLP, NLP),  # 10   yes      no
-    ("Convolutional sequence to sequence learning", NLP, NLP),  # 5                           yes      yes
-    ("A long description of a transformer model for text with many words", NLP, NLP),  # 12   no       no
-    ("CNN image classifier", CV, CV),  # 3 (cv, so not nlp_cnn)                               no       yes
-    ("Object detection with a very long description of many words in it", CV, NLP),  # 12     no       no
-    ("Short one", OTHER, CV),  # 2                                                            no       yes
+    ("CNN for sentence classification with many many extra words here", NLP, NLP),  # 10 words, nlp_cnn
+    ("Convolutional sequence to sequence learning", NLP, NLP),  # 5 words, nlp_cnn + short_text
+    ("A long description of a transformer model for text with many words", NLP, NLP),  # 12 words, none
+    ("CNN image classifier", CV, CV),  # 3 words, short_text (cv, so not nlp_cnn)
+    ("Object detection with a very long description of many words in it", CV, NLP),  # 12 words, none
+    ("Short one", OTHER, CV),  # 2 words, short_text
 ]
 
 

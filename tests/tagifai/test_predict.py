@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import pickle
+import runpy
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,11 @@ from tagifai.data import load_projects
 from tagifai.errors import InvalidInputError
 from tagifai.predict import EMPTY_INPUT_MESSAGE, validate_texts, validate_threshold
 from tagifai.train import fit
-from conftest import EXAMPLE_CV, EXAMPLE_NLP
+
+# The examples live in tests/conftest.py; it cannot be imported by name (every conftest.py is module
+# `conftest` while tests/ is no package, so the last one collected wins), hence read by path.
+_ROOT_CONFTEST = runpy.run_path(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+EXAMPLE_NLP, EXAMPLE_CV = _ROOT_CONFTEST["EXAMPLE_NLP"], _ROOT_CONFTEST["EXAMPLE_CV"]
 
 # --- validate_texts -----------------------------------------------------------------------------
 

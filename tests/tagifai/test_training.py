@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import runpy
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE_CV, EXAMPLE_NLP
 
 from tagifai import config
+from tagifai.args import CHOICES
 from tagifai.data import load_projects
 from tagifai.train import fit
+
+# The examples live in tests/conftest.py; it cannot be imported by name (every conftest.py is module
+# `conftest` while tests/ is no package, so the last one collected wins), hence read by path.
+_ROOT_CONFTEST = runpy.run_path(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+EXAMPLE_NLP, EXAMPLE_CV = _ROOT_CONFTEST["EXAMPLE_NLP"], _ROOT_CONFTEST["EXAMPLE_CV"]
 
 pytestmark = pytest.mark.slow
 
@@ -78,19 +86,16 @@ def test_epoch_callback_reports_losses_every_epoch(projects, default_args):
         assert all(np.isfinite(v) for v in metrics.values())
 
 
-@pytest.mark.parametrize(
-    "override",
-    [
-        {"classifier": "logreg"},
-        {"analyzer": "word"},
-        {"analyzer": "char_wb"},
-        {"class_balance": "oversample"},
-        {"class_balance": "none"},
-        {"stem": True},
-        {"loss": "modified_huber"},
-    ],
-    ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()),
-)
+# Every choice of every option other than the shipped one, plus stemming.
+OPTIONS = [
+    {name: value}
+    for name, values in CHOICES.items()
+    for value in values
+    if value != json.loads(config.ARGS_PATH.read_text())[name]
+] + [{"stem": True}]
+
+
+@pytest.mark.parametrize("override", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
 def test_every_option_trains_a_usable_model(projects, default_args, override):
     res = fit(projects, replace(default_args, **override))
     assert res.predictor.predict([EXAMPLE_NLP, EXAMPLE_CV], threshold=0.0)["predicted_tag"] == [
