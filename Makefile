@@ -47,3 +47,63 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns .pytest_cache
+
+# Batch serving (docs/batch.md): score BATCH_INPUT into BATCH_OUTPUT (Parquet) and STORE with Spark.
+BATCH_INPUT ?= data/labeled_projects.csv
+BATCH_OUTPUT ?= outputs/batch
+STORE ?= sqlite:///predictions.db
+SPARK_MASTER ?= local[*]
+
+.PHONY: batch-score bench-batch
+
+batch-score: $(STAMP)
+	$(BIN)/tagifai batch-score --input $(BATCH_INPUT) --output $(BATCH_OUTPUT) --model-uri $(MODEL_URI) \
+		--store $(STORE) --master '$(SPARK_MASTER)'
+
+# >= 200k rows: Spark local[2] vs in-process pandas, store writes, lookup p50 -> docs/benchmarks.md, docs/bench_batch.png
+BENCH_BATCH_ARGS ?=
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/bench_batch.py $(BENCH_BATCH_ARGS)
+
+# Team tracking server (docs/team.md): settings from ENV_FILE (documented in .env.example).
+ENV_FILE ?= .env
+
+.PHONY: tracking-server s3
+
+# PostgreSQL (or SQLite) + artifacts proxied to S3 + basic-auth; `mlflow db upgrade` first.
+tracking-server: $(STAMP)
+	$(BIN)/python scripts/tracking_server.py --env-file $(ENV_FILE)
+
+# A local S3 (moto, in memory) where MLFLOW_S3_ENDPOINT_URL points, with the bucket of MLFLOW_ARTIFACTS_DESTINATION.
+s3: $(STAMP)
+	$(BIN)/python scripts/s3_server.py --env-file $(ENV_FILE)
+
+# Model quality (docs/model.md): Optuna search -> config/args.json, the champion's report, predict cost.
+TRIALS ?= 30
+
+.PHONY: optimize report bench-model
+
+optimize: $(STAMP)
+	$(BIN)/tagifai optimize --trials $(TRIALS) --write-args config/args.json
+
+report: $(STAMP)
+	$(BIN)/tagifai report --model-uri $(MODEL_URI)
+
+# Original char_wb (2,5) TF-IDF + SGD vs config/args.json, same data: predict cost per row -> docs/bench_model.md
+bench-model: $(STAMP)
+	$(BIN)/python benchmarks/bench_model.py
+
+# Reliability (docs/reliability.md): 60 s at concurrency 32, mixed batches, against `tagifai serve --workers 2`.
+# Zero errors and RSS growth < 10% or it fails. SOAK_ARGS=--fresh-store trains a throw-away champion first.
+SOAK_ARGS ?=
+
+.PHONY: soak
+
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py --model-uri $(MODEL_URI) --duration 60 --concurrency 32 --workers 2 $(SOAK_ARGS)
+
+# Serving: raw pipeline vs pyfunc vs `tagifai serve` vs `mlflow models serve` vs a FastAPI app, side by side
+# (~6 min) -> "## Serving" in docs/benchmarks.md, docs/bench_serving_latency.png, docs/bench_serving_throughput.png
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_serving.py

@@ -14,7 +14,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from registry.lock import registry_lock
-from registry.versions import best_run, run_metric, version_by_alias, version_for_run
+from registry.gate import enforce as enforce_gate
+from registry.versions import best_run, logged_model_uri, run_metric, version_by_alias, version_for_run
 from tagifai.config import CHAMPION_ALIAS, PREVIOUS_ALIAS
 from tagifai.errors import PromotionRefusedError, RegistryError
 
@@ -113,6 +114,9 @@ def promote(
                 f"candidate run {run.info.run_id} has {metric}={score:.4f}, worse than the champion "
                 f"(version {champion.version}) with {metric}={champion_score:.4f}; use --force to promote anyway"
             )
+        candidate_uri = logged_model_uri(client, run)
+        if candidate_uri and not force:
+            enforce_gate(candidate_uri, run.info.run_id)  # behavioural tests + slice checks (registry/gate.py)
         version = version_for_run(client, model_name, run)
         reason = f"--run-id {run_id}" if run_id else f"best {metric} in experiment '{experiment_name}'"
         if force:

@@ -62,7 +62,8 @@ def version_for_run(client: MlflowClient, name: str, run: Run) -> ModelVersion:
         except MlflowException as exc:  # created by a concurrent promotion meanwhile
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-    return client.create_model_version(name, source, run_id=run.info.run_id)
+    # model_id is required by a tracking server (not by a local store) for a models:/m-<id> source.
+    return client.create_model_version(name, source, run_id=run.info.run_id, model_id=source.removeprefix("models:/"))
 
 
 def _model_exists(client: MlflowClient, name: str) -> bool:

@@ -10,13 +10,28 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 MAX_MESSAGE_CHARS = 300
 
-# HTTP status -> our error code, for responses that carry none (plain-text 415, 504, FastAPI's 404/405).
+# HTTP status -> our error code, for responses that carry none (plain-text 415, 504, FastAPI's 404/405, 408).
 STATUS_CODES = {
-    400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE", 422: "BAD_REQUEST", 500: "INTERNAL_ERROR", 503: "UNAVAILABLE",
-    504: "TIMEOUT",
+    400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT",
+    413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "BAD_REQUEST", 500: "INTERNAL_ERROR",
+    503: "UNAVAILABLE", 504: "TIMEOUT",
 }
 _PARAM_NAMES = re.compile(r"\('([A-Za-z_][\w.]*)',")
+# "..., got <repr of the value sent>": keep a number or a type name (they name the problem), never the text
+# or structure the client sent (a repr of a str, list or dict starts with one of these).
+_GOT_VALUE = re.compile(r", got (['\"\[{(].*)$", re.DOTALL)
+_REPR_TYPES = {"'": "a string", '"': "a string", "[": "an array", "{": "an object", "(": "an array"}
+
+
+def json_type(value) -> str:
+    """How a JSON value's type reads in a message (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 class RequestTooLarge(MlflowException):
@@ -45,6 +60,8 @@ def clean_message(message: str) -> str:
     if "UnicodeDecodeError" in message:
         return "request body is not valid UTF-8"
     message = message.split("\nInput:", 1)[0].split(" IMPORTANT:", 1)[0]
+    if got := _GOT_VALUE.search(message):
+        message = message[: got.start()] + ", got " + _REPR_TYPES[got.group(1)[0]]
     if "JSONDecodeError" in message:
         detail = re.search(r"JSONDecodeError\('([^']*)", message)
         message = "request body is not valid JSON" + (f": {detail.group(1)}" if detail else "")
@@ -66,6 +83,8 @@ def normalise(status: int, body: bytes, request_id: str) -> bytes:
             message = "invalid request"  # FastAPI validation details would echo the input
     elif body:
         message = body.decode("utf-8", "replace")
+    if status == 413:  # one code for every size limit (body, rows, text, Parquet), whoever raised it
+        code = "REQUEST_TOO_LARGE"
     if status == 504:
         message = "request took longer than the server's time limit"
     if status >= 500 and status != 504:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -37,6 +39,9 @@ def serve_env() -> dict[str, str]:
 
 def check_uri_policy(model_uri: str, allow_local_model: bool) -> None:
     """A pyfunc model is code: only load what the configured tracking server vouches for, unless told."""
+    if model_uri.startswith(("models://", "runs://")):  # an authority names another registry/workspace
+        raise ServeError(f"refusing to load '{model_uri}': only models:/ and runs:/ URIs of the configured "
+                         f"tracking server ({config.tracking_uri()}) are served, not ones naming another server")
     if not model_uri.startswith(REMOTE_SCHEMES) and not allow_local_model:
         raise ServeError(
             f"refusing to load '{model_uri}': only models:/ and runs:/ URIs of the tracking server "
@@ -68,11 +73,28 @@ def fetch_and_load(model_uri: str, dst: str):
     """Download once (workers then load from local disk) and load once to prove the files are sound."""
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst)
-        return local, mlflow.pyfunc.load_model(local)
+        with quiet_model_warnings():
+            return local, mlflow.pyfunc.load_model(local)
     except MlflowException as exc:
-        raise ServeError(f"cannot load model '{model_uri}': {exc.message.splitlines()[0][:300]}") from None
+        detail = exc.message.splitlines()[0].replace(" Review the stack trace for more information.", "")
+        raise ServeError(f"cannot load model '{model_uri}': {detail[:300]}") from None
     except Exception as exc:  # corrupted pickle, missing files, bad MLmodel ...
-        raise ServeError(f"cannot load model '{model_uri}': {type(exc).__name__}: {str(exc)[:300]}") from None
+        detail = " ".join(str(exc).split())[:300]
+        if not detail:
+            detail = "a file ends too early (truncated?)" if isinstance(exc, EOFError) else "no detail"
+        raise ServeError(f"cannot load model '{model_uri}': its files are broken or incomplete "
+                         f"({type(exc).__name__}: {detail})") from None
+
+
+@contextmanager
+def quiet_model_warnings():
+    """MLflow warns on every load that our PythonModel has no type hints: noise before a one-line error and in
+    every worker's log. (MLflow sets its own filter around the check, so a filterwarnings() entry is ignored.)"""
+    with warnings.catch_warnings(record=True) as caught:
+        yield
+    for w in caught:
+        if "Add type hints to the `predict` method" not in str(w.message):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def serve(settings: ServeSettings) -> None:
@@ -88,6 +110,10 @@ def serve(settings: ServeSettings) -> None:
     except MlflowException as exc:
         raise ServeError(f"model URI '{settings.model_uri}' does not resolve on {config.tracking_uri()}: "
                          f"{exc.message.splitlines()[0][:300]}") from None
+    except Exception as exc:  # e.g. an MLmodel file that is not YAML
+        detail = " ".join(str(exc).split())[:300] or "no detail"
+        raise ServeError(f"cannot read model '{settings.model_uri}': its files are broken or incomplete "
+                         f"({type(exc).__name__}: {detail})") from None
     workdir = tempfile.mkdtemp(prefix="tagifai-serve-")
     local_path, model = fetch_and_load(settings.model_uri, workdir)
     configure_logging()

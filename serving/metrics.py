@@ -15,6 +15,8 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 ROWS = Counter("tagifai_rows_scored_total", "Rows scored by /invocations.", LABELS)
+CACHE = Counter("tagifai_prediction_cache_total", "Prediction cache lookups (TAGIFAI_SERVE_CACHE_SIZE > 0), by result.",
+                ("result", *LABELS))
 
 # Only known paths become label values, so a scan of random URLs cannot blow up the series count.
 KNOWN_PATHS = frozenset(

@@ -3,11 +3,13 @@ metrics and a structured access log. Pure ASGI (no BaseHTTPMiddleware) to keep p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 import uuid
+from contextvars import ContextVar
 
 from serving import metrics
 from serving.errors import error_body, normalise
@@ -15,6 +17,8 @@ from serving.errors import error_body, normalise
 access_log = logging.getLogger("tagifai.access")
 logger = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The current request's id, for log lines written deeper down (asyncio.to_thread copies the context).
+REQUEST_ID: ContextVar[str] = ContextVar("tagifai_request_id", default="-")
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -25,9 +29,13 @@ def _header(scope, name: bytes) -> str | None:
 
 
 class Hardening:
-    def __init__(self, app, max_body_bytes: int, model_name: str, model_version: str):
+    def __init__(self, app, max_body_bytes: int, model_name: str, model_version: str,
+                 body_timeout: float | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # The body is read here, before the app's own time limit starts: a client trickling it in would
+        # otherwise hold its connection (and up to max_body_bytes) for ever.
+        self.body_timeout = body_timeout
         self.labels = {"model_name": model_name, "model_version": model_version}
         self.model_headers = [(b"x-model-name", model_name.encode()), (b"x-model-version", model_version.encode())]
 
@@ -37,8 +45,15 @@ class Hardening:
         started = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        REQUEST_ID.set(request_id)
         headers = [(b"x-request-id", request_id.encode()), *self.model_headers]
-        state = {"status": 500, "sent": False, "error": None, "bytes_in": 0, "bytes_out": 0}
+        state = {"status": 500, "sent": False, "error": None, "bytes_in": 0, "bytes_out": 0, "done": None}
+        raw_send = send
+
+        async def send(message):  # latency ends when the last byte is handed over (a 504 leaves work behind)
+            await raw_send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                state["done"] = time.perf_counter()
 
         async def send_json(status: int, body: bytes) -> None:
             await send({"type": "http.response.start", "status": status, "headers": [
@@ -84,7 +99,12 @@ class Hardening:
             if length and length.isdigit() and int(length) > self.max_body_bytes:
                 message = f"request body is {length} bytes; the limit is {self.max_body_bytes}"
                 return await send_json(413, error_body(413, message, request_id))
-            body = await read_body() if scope["method"] in ("POST", "PUT", "PATCH") else b""
+            try:
+                body = await asyncio.wait_for(read_body(), self.body_timeout) \
+                    if scope["method"] in ("POST", "PUT", "PATCH") else b""
+            except TimeoutError:
+                message = f"request body not received within {self.body_timeout:g} s"
+                return await send_json(408, error_body(408, message, request_id))
             if body is None:
                 message = f"request body exceeds the limit of {self.max_body_bytes} bytes"
                 return await send_json(413, error_body(413, message, request_id))
@@ -104,7 +124,7 @@ class Hardening:
                 message = "internal error while handling the request; see the server log"
                 await send_json(500, error_body(500, message, request_id))
         finally:
-            self._observe(scope, state, request_id, time.perf_counter() - started)
+            self._observe(scope, state, request_id, (state["done"] or time.perf_counter()) - started)
 
     def _observe(self, scope, state, request_id: str, elapsed: float) -> None:
         path = metrics.path_label(scope["path"])

@@ -8,13 +8,22 @@ from dataclasses import dataclass, field, fields
 ENV_PREFIX = "TAGIFAI_SERVE_"
 
 
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _env(name: str, default, kind=str):
-    raw = os.environ.get(ENV_PREFIX + name.upper())
+    variable = ENV_PREFIX + name.upper()
+    raw = os.environ.get(variable)
     if raw is None:
         return default
     if kind is bool:
-        return raw.strip().lower() in ("1", "true", "yes")
-    return kind(raw)
+        if raw.strip().lower() not in _BOOLS:
+            raise ValueError(f"{variable} must be true or false, got {raw[:40]!r}")
+        return _BOOLS[raw.strip().lower()]
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{variable} must be an integer, got {raw[:40]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,8 @@ class ServeSettings:
     timeout_seconds: int = field(default_factory=lambda: _env("timeout_seconds", 30, int))
     graceful_shutdown_seconds: int = field(default_factory=lambda: _env("graceful_shutdown_seconds", 30, int))
     allow_local_model: bool = field(default_factory=lambda: _env("allow_local_model", False, bool))
+    # Answers kept per worker for repeated texts (LRU); 0 = off. Benchmarks: docs/benchmarks.md#serving.
+    cache_size: int = field(default_factory=lambda: _env("cache_size", 0, int))
 
     def to_env(self) -> dict[str, str]:
         """The same settings as environment variables, for worker processes."""
@@ -39,3 +50,7 @@ class ServeSettings:
         for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {self.cache_size}")
+        if self.graceful_shutdown_seconds < 0:
+            raise ValueError(f"graceful_shutdown_seconds must be >= 0, got {self.graceful_shutdown_seconds}")

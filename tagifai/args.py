@@ -11,14 +11,18 @@ from tagifai.errors import InvalidArgsError
 
 CHOICES = {
     "analyzer": ("char_wb", "word", "union"),
-    "classifier": ("sgd", "logreg", "svm"),
+    "classifier": ("sgd", "logreg", "svm", "nbsvm"),
     "loss": ("log_loss", "modified_huber"),
     "learning_rate": ("optimal", "constant", "adaptive"),
     "class_balance": ("oversample", "weights", "none"),
+    "threshold_method": ("val", "oof"),
 }
 # Arguments that only mean something for one classifier; the others are not logged, so no
 # run ever shows a parameter that had no effect (the original logged power_t and ignored it).
 CLASSIFIER_ONLY = {"loss": "sgd", "learning_rate": "sgd", "eta0": "sgd", "num_epochs": "sgd"}
+# Arguments that only mean something when another argument has a given value (same reason).
+ONLY_WHEN = {"threshold_method": ("tune_threshold", True), "min_threshold": ("tune_threshold", True)}
+THRESHOLD_FOLDS = 3  # folds of the out-of-fold probabilities the threshold is tuned on (threshold_method=oof)
 
 
 @dataclass(frozen=True)
@@ -31,9 +35,11 @@ class TrainArgs:
     stem: bool = False
     analyzer: str = "char_wb"
     ngram_max_range: int = 5
+    char_ngram_min: int = 2
     word_ngram_max: int = 2
     sublinear_tf: bool = True
     min_df: int = 1
+    max_df: float = 1.0
     classifier: str = "sgd"
     loss: str = "log_loss"
     alpha: float = 1e-4
@@ -42,17 +48,26 @@ class TrainArgs:
     num_epochs: int = 30
     class_balance: str = "oversample"
     tune_threshold: bool = True
+    threshold_method: str = "val"
+    min_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise InvalidArgsError(f"{name}={getattr(self, name)!r}: must be one of {', '.join(allowed)}")
-        positive = ("alpha", "eta0", "num_epochs", "min_df", "ngram_max_range", "word_ngram_max")
+        positive = ("alpha", "eta0", "num_epochs", "min_df", "ngram_max_range", "word_ngram_max", "char_ngram_min")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise InvalidArgsError(f"{name}={getattr(self, name)!r}: must be > 0")
-        if self.ngram_max_range < 2:
-            raise InvalidArgsError(f"ngram_max_range={self.ngram_max_range}: must be >= 2 (n-grams start at 2)")
+        if self.ngram_max_range < self.char_ngram_min:
+            raise InvalidArgsError(
+                f"ngram_max_range={self.ngram_max_range}: must be >= {self.char_ngram_min} "
+                f"(char n-grams start at char_ngram_min={self.char_ngram_min})"
+            )
+        if not 0 <= self.min_threshold < 1:
+            raise InvalidArgsError(f"min_threshold={self.min_threshold!r}: must be in [0, 1)")
+        if not 0 < self.max_df <= 1:
+            raise InvalidArgsError(f"max_df={self.max_df!r}: must be in (0, 1] (a fraction of documents)")
         if self.min_freq < 1:
             raise InvalidArgsError(f"min_freq={self.min_freq}: must be >= 1")
         if self.seed < 0:
@@ -85,8 +100,12 @@ class TrainArgs:
         return cls.from_dict({**values, **(overrides or {})})
 
     def to_params(self) -> dict[str, Any]:
-        """Every argument that has an effect with this classifier."""
-        return {k: v for k, v in asdict(self).items() if CLASSIFIER_ONLY.get(k, self.classifier) == self.classifier}
+        """Every argument that has an effect with this classifier (and these settings)."""
+        return {
+            k: v for k, v in asdict(self).items()
+            if CLASSIFIER_ONLY.get(k, self.classifier) == self.classifier
+            and (k not in ONLY_WHEN or getattr(self, ONLY_WHEN[k][0]) == ONLY_WHEN[k][1])
+        }
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

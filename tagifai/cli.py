@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -11,13 +13,20 @@ import typer
 
 from tagifai import config
 from tagifai.errors import TagifaiError, UnknownArgError
+from tagifai.cli_users import users_app
+from tagifai.remote import ServerErrorsGroup, server_error
 
-app = typer.Typer(help="TagIfAI: train, track, promote and serve a project tagger on MLflow.", no_args_is_help=True)
+# ServerErrorsGroup: HTTP client defaults for a remote tracking server, and its failures as one clear line.
+app = typer.Typer(help="TagIfAI: train, track, promote and serve a project tagger on MLflow.", no_args_is_help=True,
+                  cls=ServerErrorsGroup)
+app.add_typer(users_app, name="users")  # accounts and grants on a team tracking server
 
 
 def fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+    # Called while handling an error: if a tracking-server failure (401, 403, unreachable) lies behind it, say that.
+    server = server_error(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+    typer.secho(f"error: {server or message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1 if server else code)
 
 
 @app.callback()
@@ -25,6 +34,9 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEB
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow.store", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        config.silence_known_warnings()
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps JSON output parseable
 
 
 @app.command()
@@ -34,6 +46,7 @@ def train(
     experiment_name: str = typer.Option(config.EXPERIMENT_NAME, help="MLflow experiment."),
     run_name: Optional[str] = typer.Option(None, help="MLflow run name."),
     set_: list[str] = typer.Option([], "--set", help="Override an argument: --set alpha=1e-4 (repeatable)."),
+    cv_repeats: int = typer.Option(2, min=0, help="Repeats of the 5-fold cross-validation logged (0: none)."),
 ) -> None:
     """Train a model and log a complete MLflow run with a servable pyfunc model."""
     from tagifai.args import TrainArgs, parse_overrides
@@ -41,7 +54,8 @@ def train(
 
     try:
         args = TrainArgs.from_file(args_file, parse_overrides(set_))
-        trained = train_and_log(args, data_path=data, experiment_name=experiment_name, run_name=run_name)
+        trained = train_and_log(args, data_path=data, experiment_name=experiment_name, run_name=run_name,
+                                cv_repeats=cv_repeats)
     except TagifaiError as exc:
         fail(str(exc), code=2)
     overall = trained.result.performance["overall"]
@@ -49,6 +63,8 @@ def train(
     typer.echo(f"model_uri: {trained.model_uri}")
     typer.echo(f"test f1={overall['f1']:.4f} precision={overall['precision']:.4f} recall={overall['recall']:.4f}"
                f" val_f1={trained.result.val_f1:.4f} threshold={trained.result.predictor.threshold:.3f}")
+    if trained.cv is not None:
+        typer.echo(f"cv f1={trained.cv.mean:.4f}±{trained.cv.std:.4f} ({trained.cv.describe()})")
 
 
 def _echo_json(value) -> None:
@@ -61,7 +77,8 @@ def promote(
     metric: str = typer.Option("val_f1", help="Metric to rank runs by (higher is better)."),
     model_name: str = typer.Option(config.MODEL_NAME, help="Registered model name."),
     run_id: Optional[str] = typer.Option(None, help="Promote this run instead of the best one."),
-    force: bool = typer.Option(False, "--force", help="Promote even if it scores worse than the champion."),
+    force: bool = typer.Option(False, "--force", help="Promote even if it scores worse than the champion "
+                                                      "or fails the gate (behavioural tests, slices)."),
 ) -> None:
     """Register the best run's model and make it the champion (alias `champion`, stage Production)."""
     from registry.transitions import promote as do_promote
@@ -151,6 +168,8 @@ def serve(
     max_rows: Optional[int] = typer.Option(None, help="More rows per request get 413 [default: 5000]."),
     max_text_chars: Optional[int] = typer.Option(None, help="A longer text gets 413 [default: 20000]."),
     timeout_seconds: Optional[int] = typer.Option(None, "--timeout", help="Request time limit, then 504 [default: 30]."),
+    graceful_shutdown_seconds: Optional[int] = typer.Option(
+        None, "--graceful-shutdown", help="On SIGTERM, seconds in-flight requests get to finish [default: 30]."),
     allow_local_model: Optional[bool] = typer.Option(
         None, "--allow-local-model", help="Also serve local paths (a pyfunc model is code: trust it first)."),
 ) -> None:
@@ -169,9 +188,144 @@ def serve(
         fail(str(exc))
 
 
-def _init_tracking() -> None:
-    import os
+@app.command("batch-score")
+def batch_score(
+    input_: str = typer.Option(..., "--input", help="CSV or Parquet file or folder: `id` and `text` (or `title` + "
+                                                   "`description`)."),
+    output: str = typer.Option(..., "--output", help="Folder for predictions/ and rejects/ (Parquet)."),
+    model_uri: str = typer.Option(config.CHAMPION_URI, help="Registered model to score with (resolved once)."),
+    store: Optional[str] = typer.Option(None, help="Prediction store URL (default: $TAGIFAI_STORE_URL, else "
+                                                   f"{config.DEFAULT_STORE_URL})."),
+    master: str = typer.Option("local[*]", help="Spark master (on a cluster use spark-submit: docs/batch.md)."),
+    format_: Optional[str] = typer.Option(None, "--format", help="csv or parquet (default: from the file names)."),
+    partitions: Optional[int] = typer.Option(None, min=1, help="Spark tasks (default: 4 per core to split the "
+                                                              "input, one per 50k rows to score)."),
+    spark_conf: list[str] = typer.Option([], "--spark-conf", help="Spark setting KEY=VALUE (repeatable)."),
+) -> None:
+    """Score a file of projects with Spark into Parquet and the prediction store, as an MLflow run."""
+    from batch.job import run_job
 
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    _init_tracking()
+    conf = dict(item.split("=", 1) for item in spark_conf if "=" in item)
+    if len(conf) != len(spark_conf):
+        fail(f"--spark-conf takes KEY=VALUE, got: {', '.join(i for i in spark_conf if '=' not in i)}", code=2)
+    try:
+        result = run_job(input_, output, model_uri, store, master, fmt=format_, partitions=partitions,
+                         spark_conf=conf)
+    except TagifaiError as exc:
+        fail(str(exc))
+    rejected = ", ".join(f"{reason}: {n}" for reason, n in result.rejected.items() if n) or "none"
+    typer.echo(f"run_id: {result.run_id}")
+    typer.echo(f"model: {result.model_name} version {result.model_version}")
+    typer.echo(f"rows: {result.rows_in} in, {result.rows_out} scored, {result.rows_rejected} rejected ({rejected})")
+    typer.echo(f"predictions: {result.predictions_path}")
+    typer.echo(f"rejects: {result.rejects_path}")
+    typer.echo(f"store: {result.store} ({result.seconds['total']:.1f} s)")
+
+
+@app.command()
+def lookup(
+    id_: str = typer.Argument(..., metavar="ID", help="The input row's id."),
+    store: Optional[str] = typer.Option(None, help="Prediction store URL (default: $TAGIFAI_STORE_URL, else "
+                                                   f"{config.DEFAULT_STORE_URL})."),
+    model_uri: str = typer.Option(config.CHAMPION_URI, help="Answer with the version this points to now."),
+    allow_stale: bool = typer.Option(False, "--allow-stale", help="Return another version's prediction anyway."),
+) -> None:
+    """The stored prediction for ID (JSON). Exit 1: none stored; 3: only another version's (stale)."""
+    from batch.lookup import lookup as do_lookup
+
+    _init_tracking()
+    try:
+        result = do_lookup(id_, store, model_uri)
+    except TagifaiError as exc:
+        fail(str(exc), code=2)
+    if result.status == "missing":
+        fail(result.message(), code=1)
+    if result.stale and not allow_stale:
+        fail(f"{result.message()} (--allow-stale returns it anyway)", code=3)
+    if result.stale:
+        typer.secho(f"warning: {result.message()}", fg=typer.colors.YELLOW, err=True)
+    _echo_json(result.to_dict())
+
+
+@app.command()
+def optimize(
+    trials: int = typer.Option(30, "--trials", min=1, help="Number of Optuna trials."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Stop starting trials after S seconds."),
+    experiment_name: str = typer.Option("tagifai-optimize", help="MLflow experiment of the search."),
+    write_args: Optional[Path] = typer.Option(None, "--write-args", help="Write the winning arguments here "
+                                                                         "(e.g. config/args.json)."),
+    data: Path = typer.Option(config.DATA_PATH, help="Labeled projects CSV."),
+    args_file: Path = typer.Option(config.ARGS_PATH, help="Arguments the search starts from (trial 0)."),
+) -> None:
+    """Search features and classifiers with Optuna; objective: repeated stratified CV F1 on train + val."""
+    from tagifai.args import TrainArgs
+    from tagifai.search import optimize as do_optimize
+
+    _init_tracking()
+    try:
+        base = TrainArgs.from_file(args_file)
+        result = do_optimize(n_trials=trials, timeout=timeout, experiment_name=experiment_name, data_path=data,
+                             base_args=base, write_args=write_args)
+    except TagifaiError as exc:
+        fail(str(exc), code=2)
+    mean, std = result.best_cv
+    summary = result.summary
+    typer.echo(f"parent run: {result.parent_run_id} (experiment '{result.experiment_name}')")
+    typer.echo(f"trials: {summary['trials']} in {summary['duration_s']:.0f}s")
+    if summary["baseline"]:
+        typer.echo(f"trial 0 ({args_file.name}): cv f1={summary['baseline']['cv_f1_mean']:.4f}")
+    feasible = result.best_trial.user_attrs.get("behaviour_failures") == 0
+    typer.echo(f"best: trial {result.best_trial.number} cv f1={mean:.4f}±{std:.4f}"
+               f"{'' if feasible else ' (fails behavioural tests: no trial passed them all)'}")
+    top = summary["best_unconstrained"]
+    if top and top["trial"] != result.best_trial.number:
+        typer.echo(f"best cv f1 of any trial: trial {top['trial']} {top['cv_f1_mean']:.4f} "
+                   f"(fails behavioural cases {', '.join(top['failed_cases'] or [])})")
+    _echo_json(result.summary["best"]["args"])
+    if write_args:
+        typer.echo(f"wrote {write_args}")
+
+
+@app.command()
+def report(
+    model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to report on."),
+    output: Path = typer.Option(config.ROOT_DIR / "docs" / "model.md", help="Markdown file (PNGs go beside it)."),
+) -> None:
+    """Write a model report (data, args, metrics, CV, behaviour, worst mistakes) from the model's run."""
+    from tagifai.report import write_report
+
+    _init_tracking()
+    try:
+        path = write_report(model_uri, output)
+    except TagifaiError as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def gate(model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to check.")) -> None:
+    """Run the promotion gate (behavioural tests + slice checks) on a model; exit 1 if it fails."""
+    from registry.gate import check_candidate
+
+    _init_tracking()
+    try:
+        result = check_candidate(model_uri)
+    except TagifaiError as exc:
+        fail(str(exc))
+    for kind, counts in result.behaviour.summary().items():
+        typer.echo(f"behaviour {kind}: {counts['passed']}/{counts['total']} passed")
+    for case in result.behaviour.limitations:
+        typer.echo(f"known limitation {case.name} (not gating): {'passes' if case.passed else 'fails'}")
+    for check in result.slices:
+        typer.echo(f"{check.describe()} -> {'pass' if check.passed else 'FAIL'}")
+    if not result.passed:
+        fail("the gate refuses this model:\n" + "\n".join(f"  - {f}" for f in result.failures))
+    typer.echo("gate passed")
+
+
+def _init_tracking() -> None:
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep JSON output clean

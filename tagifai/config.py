@@ -29,3 +29,65 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 def tracking_uri() -> str:
     """The tracking URI in force: MLFLOW_TRACKING_URI if set, else the embedded SQLite default."""
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+# How the MLflow client talks to a remote tracking server. MLflow's own defaults (7 retries with exponential
+# backoff, 120 s per request) turn an unreachable server into minutes of silence; with these a refused
+# connection fails in ~7 s. Set with setdefault: the user's own MLFLOW_HTTP_* values win.
+HTTP_CLIENT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def apply_http_client_defaults() -> None:
+    """Put HTTP_CLIENT_DEFAULTS into this process's environment (children such as servers inherit them)."""
+    for name, value in HTTP_CLIENT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """KEY=VALUE lines of an env file (`export ` prefixes, quotes and # comments allowed), like `set -a; . FILE`."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+# Batch scoring (package `batch`): its runs go to their own experiment, never the training one.
+BATCH_EXPERIMENT_NAME = "tagifai-batch"
+DEFAULT_STORE_URL = "sqlite:///predictions.db"
+
+
+def store_url() -> str:
+    """The prediction store in force: TAGIFAI_STORE_URL if set, else SQLite in the working directory."""
+    return os.environ.get("TAGIFAI_STORE_URL") or DEFAULT_STORE_URL
+
+
+# MLflow warnings that are expected with this design and only bury the output a user needs to read.
+KNOWN_WARNINGS = (
+    r"The specified dataset source can be interpreted in multiple ways",  # a local CSV path: it picks right
+    r".*Add type hints to the `predict` method",  # our signature is explicit (mlflow_model/packaging.py)
+    r"Hint: Inferred schema contains integer column",  # the dataset's int `id` column, never missing
+    r".*transition_model_version_stage.* is deprecated",  # stages mirror aliases on purpose (registry/)
+)
+
+
+def silence_known_warnings() -> None:
+    import warnings
+
+    for pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)

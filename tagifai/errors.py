@@ -27,3 +27,23 @@ class PromotionRefusedError(RegistryError):
 
 class UnknownArgError(TagifaiError):
     """`tagifai args NAME` for a NAME the run did not record."""
+
+
+class TrackingServerError(TagifaiError):
+    """A remote tracking server failed a request (see tagifai.remote, which maps its answers to these)."""
+
+
+class AuthenticationError(TrackingServerError):
+    """401: no credentials, or the server rejected them."""
+
+
+class PermissionDeniedError(TrackingServerError):
+    """403: the user is known but lacks the permission for this request."""
+
+
+class TrackingServerUnreachableError(TrackingServerError):
+    """No answer from the tracking server (refused, timed out, unknown host)."""
+
+
+class ArtifactStoreError(TrackingServerError):
+    """The tracking server answered, but the artifact store behind it (e.g. S3) failed."""

@@ -10,8 +10,11 @@ from tagifai.args import TrainArgs
 
 
 def build_vectorizer(args: TrainArgs) -> TfidfVectorizer | FeatureUnion:
-    common = {"sublinear_tf": args.sublinear_tf, "min_df": args.min_df, "lowercase": False, "dtype": np.float32}
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, args.ngram_max_range), **common)
+    common = {
+        "sublinear_tf": args.sublinear_tf, "min_df": args.min_df, "max_df": args.max_df,
+        "lowercase": False, "dtype": np.float32,
+    }
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(args.char_ngram_min, args.ngram_max_range), **common)
     word = TfidfVectorizer(analyzer="word", ngram_range=(1, args.word_ngram_max), **common)
     if args.analyzer == "char_wb":
         return char

@@ -34,3 +34,51 @@ def class_metrics_figure(per_class: dict[str, dict]) -> Figure:
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def optimization_history_figure(study, best_trial: int | None = None) -> Figure:
+    """Each completed trial's CV mean (± std), pruned trials at their last running mean, and the best so far."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    pruned = [t for t in study.trials if t.state.name == "PRUNED" and t.intermediate_values]
+    if complete:
+        x = [t.number for t in complete]
+        y = [t.value for t in complete]
+        err = [t.user_attrs.get("cv_f1_std", 0.0) for t in complete]
+        ax.errorbar(x, y, yerr=err, fmt="o", color="tab:blue", ecolor="lightsteelblue", capsize=2,
+                    label="trial: CV mean ± std")
+        infeasible = [t for t in complete if t.user_attrs.get("behaviour_failures", 0) > 0]
+        if infeasible:
+            ax.scatter([t.number for t in infeasible], [t.value for t in infeasible], marker="x", color="tab:red",
+                       zorder=3, label="fails behavioural tests")
+        order = sorted(complete, key=lambda t: t.number)
+        ax.step([t.number for t in order], np.maximum.accumulate([t.value for t in order]), where="post",
+                color="tab:orange", label="best so far")
+    if pruned:
+        ax.scatter([t.number for t in pruned], [list(t.intermediate_values.values())[-1] for t in pruned],
+                   marker=".", color="grey", label="pruned (running mean)")
+    if best_trial is not None:
+        chosen = next((t for t in complete if t.number == best_trial), None)
+        if chosen is not None:
+            ax.scatter([chosen.number], [chosen.value], s=160, facecolors="none", edgecolors="green", linewidths=2,
+                       zorder=4, label=f"chosen: trial {chosen.number}")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("weighted F1 (repeated stratified CV)")
+    ax.set_title("Optimisation history")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def param_importances_figure(importances: dict[str, float]) -> Figure:
+    fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(importances), 3) + 1.2))
+    if importances:
+        names = list(importances)[::-1]
+        ax.barh(names, [importances[n] for n in names], color="tab:blue")
+        ax.set_xlabel("importance (share of CV F1 variance explained)")
+    else:
+        ax.text(0.5, 0.5, "not enough completed trials", ha="center", va="center")
+        ax.set_axis_off()
+    ax.set_title("Hyperparameter importances (completed trials)")
+    fig.tight_layout()
+    return fig

@@ -17,13 +17,18 @@ def apply_threshold(proba: np.ndarray, classes: np.ndarray, threshold: float) ->
     return pred
 
 
-def tune_threshold(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> tuple[float, float]:
+def tune_threshold(
+    y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, minimum: float = 0.0
+) -> tuple[float, float]:
     """Threshold maximising weighted F1 on the given (validation) split, and that F1.
 
     0 (off) is always a candidate and wins ties, so tuning can never lower validation F1.
+    With `minimum` > 0 only thresholds >= minimum are candidates (`minimum` itself wins ties): a floor
+    that keeps a fallback to `other` for text unlike anything seen, whatever the split says.
     """
-    candidates = np.unique(np.concatenate([[0.0], proba.max(axis=1)]))
-    best_t, best_f1 = 0.0, -1.0
+    best = proba.max(axis=1)
+    candidates = np.unique(np.concatenate([[minimum], best[best >= minimum]]))
+    best_t, best_f1 = float(minimum), -1.0
     for t in candidates:
         f1 = f1_score(y_true, apply_threshold(proba, classes, float(t)), average="weighted", zero_division=0)
         if f1 > best_f1 + 1e-12:

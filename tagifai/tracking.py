@@ -16,8 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tagifai import config
 from tagifai.args import TrainArgs
 from tagifai.data import LoadReport, file_digest, load_projects
+from tagifai.errors import ArtifactStoreError
 from tagifai.evaluate import flatten_metrics
 from tagifai.plots import class_metrics_figure, confusion_matrix_figure
+from tagifai.remote import server_error
+from tagifai.crossval import N_REPEATS, CVResult
+from tagifai.quality import log_quality
 from tagifai.train import FitResult, fit
 
 logger = logging.getLogger(__name__)
@@ -29,6 +33,7 @@ class TrainedRun:
     model_uri: str
     model_id: str
     result: FitResult
+    cv: CVResult | None = None  # cross-validation on train + val (None with cv_repeats=0)
 
 
 def git_commit(cwd: Path = config.ROOT_DIR) -> str | None:
@@ -89,12 +94,13 @@ def _log_results(result: FitResult, args: TrainArgs) -> None:
 
 def train_and_log(
     args: TrainArgs, data_path: Path = config.DATA_PATH, experiment_name: str = config.EXPERIMENT_NAME,
-    run_name: str | None = None,
+    run_name: str | None = None, cv_repeats: int = N_REPEATS,
 ) -> TrainedRun:
     """Train once and record everything a user compares runs on. Returns the run and model ids."""
     from mlflow_model.packaging import log_model  # the pyfunc packaging is MLflow's concern, not the ML's
 
     mlflow.set_tracking_uri(config.tracking_uri())
+    config.silence_known_warnings()  # again: imports since the CLI started may have pushed filters ahead
     df, report = load_projects(data_path)
     if os.environ.get("MLFLOW_RUN_ID"):
         # Launched by `mlflow run`: the run already exists in the experiment given to `mlflow run
@@ -102,17 +108,29 @@ def train_and_log(
         logger.info("running inside `mlflow run`; experiment chosen by mlflow run, not %r", experiment_name)
     else:
         mlflow.set_experiment(experiment_name)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(args.to_params())
-        commit = git_commit()
-        if commit:
-            mlflow.set_tag("git_commit", commit)
-        _log_data(df, data_path, report)
-        result = _fit_with_progress(df, args)
-        _log_results(result, args)
-        info = log_model(result.predictor)
+    run_id = None
+    try:
+        # On any exception, start_run's context manager ends the run FAILED before it propagates.
+        with mlflow.start_run(run_name=run_name) as run:
+            run_id = run.info.run_id
+            mlflow.log_params(args.to_params())
+            commit = git_commit()
+            if commit:
+                mlflow.set_tag("git_commit", commit)
+            _log_data(df, data_path, report)
+            result = _fit_with_progress(df, args)
+            _log_results(result, args)
+            cv, _ = log_quality(df, report, result, args, cv_repeats)  # CV, test predictions, behaviour
+            info = log_model(result.predictor)
+    except Exception as exc:
+        error = server_error(exc)
+        if not isinstance(error, ArtifactStoreError) or run_id is None:
+            raise
+        # The tracking server answered (it recorded FAILED) but could not store the run's files.
+        raise ArtifactStoreError(f"{error}. The run ({run_id}) ended FAILED and nothing was registered; "
+                                 "train again once the store is back") from exc
     logger.info("run %s: test f1=%.4f val_f1=%.4f", run.info.run_id, result.performance["overall"]["f1"], result.val_f1)
-    return TrainedRun(run.info.run_id, info.model_uri, info.model_id, result)
+    return TrainedRun(run.info.run_id, info.model_uri, info.model_id, result, cv=cv)
 
 
 

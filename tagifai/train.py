@@ -10,13 +10,15 @@ import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import f1_score, log_loss
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
 
-from tagifai.args import TrainArgs
+from tagifai.args import THRESHOLD_FOLDS, TrainArgs
 from tagifai.evaluate import evaluate
 from tagifai.features import build_vectorizer
+from tagifai.nbsvm import NBSVMClassifier
 from tagifai.predict import Predictor
 from tagifai.preprocess import apply_mapping, clean_texts, label_mapping
 from tagifai.split import Splits, split_data
@@ -95,6 +97,13 @@ def _fit_svm(X, y, args: TrainArgs) -> CalibratedClassifierCV:
     return clf.fit(X, y, sample_weight=_sample_weights(y, args))
 
 
+def _fit_nbsvm(X, y, args: TrainArgs) -> CalibratedClassifierCV:
+    """NB-SVM (naive-Bayes-scaled linear SVM, folded into one linear model); probabilities as for `svm`."""
+    nbsvm = NBSVMClassifier(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed)
+    clf = CalibratedClassifierCV(nbsvm, method="sigmoid", cv=3, ensemble=False)
+    return clf.fit(X, y, sample_weight=_sample_weights(y, args))
+
+
 def _fit_logreg(X, y, args: TrainArgs) -> LogisticRegression:
     # alpha is the regularisation strength in SGD's parametrisation; C is its inverse per sample.
     clf = LogisticRegression(C=1.0 / (args.alpha * X.shape[0]), max_iter=2000, random_state=args.seed)
@@ -108,26 +117,67 @@ class FittedModel:
     val_f1_unthresholded: float
 
 
-def fit_model(
-    train: pd.DataFrame, val: pd.DataFrame, args: TrainArgs, on_epoch: EpochCallback | None = None
-) -> FittedModel:
-    """Fit features + classifier on `train` (prepared), tune the threshold on `val`."""
+def _fit_pipeline(
+    train: pd.DataFrame, args: TrainArgs, val: pd.DataFrame | None = None, on_epoch: EpochCallback | None = None
+) -> Pipeline:
+    """Features + classifier fitted on `train` (prepared); `val` only feeds the per-epoch metrics."""
     vectorizer = build_vectorizer(args)
     X = vectorizer.fit_transform(train["clean"])
     y = train["label"].to_numpy()
     if args.class_balance == "oversample":
         X, y = oversample(X, y, args.seed)
-    X_val, y_val = vectorizer.transform(val["clean"]), val["label"].to_numpy()
     if args.classifier == "sgd":
-        clf = _fit_sgd(X, y, X_val, y_val, args, on_epoch)
+        if val is not None:
+            clf = _fit_sgd(X, y, vectorizer.transform(val["clean"]), val["label"].to_numpy(), args, on_epoch)
+        else:
+            clf = _fit_sgd(X, y, None, None, args, None)
     elif args.classifier == "svm":
         clf = _fit_svm(X, y, args)
+    elif args.classifier == "nbsvm":
+        clf = _fit_nbsvm(X, y, args)
     else:
         clf = _fit_logreg(X, y, args)
-    proba_val = clf.predict_proba(X_val)
-    base_f1 = float(f1_score(y_val, clf.classes_[proba_val.argmax(1)], average="weighted", zero_division=0))
-    threshold, val_f1 = tune_threshold(y_val, proba_val, clf.classes_) if args.tune_threshold else (0.0, base_f1)
-    pipeline = Pipeline([("tfidf", vectorizer), ("clf", clf)])
+    return Pipeline([("tfidf", vectorizer), ("clf", clf)])
+
+
+def out_of_fold_proba(
+    train: pd.DataFrame, args: TrainArgs, folds: int = THRESHOLD_FOLDS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities for every row of `train` from a model that did not see it (stratified k-fold)."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=args.seed)
+    proba, classes = None, None
+    for fit_idx, held_idx in splitter.split(train, train["label"]):
+        pipeline = _fit_pipeline(train.iloc[fit_idx], args)
+        held = pipeline.predict_proba(train["clean"].iloc[held_idx])
+        if proba is None:
+            classes = pipeline.classes_
+            proba = np.zeros((len(train), len(classes)))
+        proba[held_idx] = held
+    return proba, classes
+
+
+def fit_model(
+    train: pd.DataFrame, val: pd.DataFrame, args: TrainArgs, on_epoch: EpochCallback | None = None
+) -> FittedModel:
+    """Fit features + classifier on `train` (prepared), tune the threshold, score `val`.
+
+    threshold_method `val` tunes the threshold on `val` (val_f1 is then the tuned, optimistic figure);
+    `oof` tunes it on out-of-fold probabilities of `train`, so `val` stays an unseen check of it.
+    Either way the threshold is at least `min_threshold`.
+    """
+    pipeline = _fit_pipeline(train, args, val, on_epoch)
+    classes = pipeline.classes_
+    proba_val, y_val = pipeline.predict_proba(val["clean"]), val["label"].to_numpy()
+    base_f1 = float(f1_score(y_val, classes[proba_val.argmax(1)], average="weighted", zero_division=0))
+    if not args.tune_threshold:
+        threshold, val_f1 = 0.0, base_f1
+    elif args.threshold_method == "val":
+        threshold, val_f1 = tune_threshold(y_val, proba_val, classes, minimum=args.min_threshold)
+    else:
+        oof, oof_classes = out_of_fold_proba(train, args)
+        threshold, _ = tune_threshold(train["label"].to_numpy(), oof, oof_classes, minimum=args.min_threshold)
+        pred = apply_threshold(proba_val, classes, threshold)
+        val_f1 = float(f1_score(y_val, pred, average="weighted", zero_division=0))
     return FittedModel(Predictor(pipeline, threshold, lower=args.lower, stem=args.stem), val_f1, base_f1)
 
 

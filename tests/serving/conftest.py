@@ -5,6 +5,7 @@ Reuse from any test under tests/serving with the `start_server` fixture:
     with start_server("models:/name@champion") as server:          # `tagifai serve`, venv NOT on PATH
         server.post({"dataframe_records": [{"text": "..."}]})
     with start_server(uri, launcher="mlflow") as server: ...        # plain `mlflow models serve`
+    with start_server(uri, args=["--workers", "2"], env={"X": "1"}) as server: ...   # extra flags / env
 """
 
 from __future__ import annotations
@@ -148,18 +149,59 @@ def start_server(tracking_uri, tmp_path_factory) -> StartServer:
     """
     log_dir = tmp_path_factory.mktemp("server-logs")
 
-    def start(model_uri: str, launcher: str = "tagifai", timeout: float = START_TIMEOUT):
+    def start(model_uri: str, launcher: str = "tagifai", timeout: float = START_TIMEOUT, args=(), env=None):
         port = free_port()
         if launcher == "tagifai":
-            command, env = tagifai_serve_command(model_uri, port), env_without_venv()
+            command, environ = tagifai_serve_command(model_uri, port), env_without_venv()
         elif launcher == "mlflow":
-            command, env = mlflow_serve_command(model_uri, port), env_with_venv()
+            command, environ = mlflow_serve_command(model_uri, port), env_with_venv()
         else:
             raise ValueError(f"unknown launcher {launcher!r}")
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-        return running_server(command, port, env, log_dir, timeout)
+        environ["MLFLOW_TRACKING_URI"] = tracking_uri
+        return running_server([*command, *args], port, {**environ, **(env or {})}, log_dir, timeout)
 
     return start
+
+
+# --- the server's processes, from /proc (Linux) ----------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def worker_pids(pid: int) -> list[int]:
+    """uvicorn's worker processes under `tagifai serve --workers N` (multiprocessing spawn children, not the
+    resource tracker); none with one worker (it serves in-process)."""
+    return [c for c in children(pid)
+            if "multiprocessing.spawn" in command_line(c) and "resource_tracker" not in command_line(c)]
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of one process (VmRSS), in KiB; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 @pytest.fixture(scope="session")
@@ -180,4 +222,34 @@ def serve_helpers():
 
     return SimpleNamespace(free_port=free_port, env_without_venv=env_without_venv, env_with_venv=env_with_venv,
                            tagifai_serve_command=tagifai_serve_command, mlflow_serve_command=mlflow_serve_command,
-                           running_server=running_server, stop_group=stop_group)
+                           running_server=running_server, stop_group=stop_group, worker_pids=worker_pids,
+                           rss_kib=rss_kib, children=children)
+
+
+@pytest.fixture(scope="session")
+def champion_uri(tracking_uri, trained_run) -> str:
+    """The session's trained run promoted under a model name of its own: `models:/<name>@champion`."""
+    from registry.transitions import promote
+
+    name = f"tagifai-{uuid.uuid4().hex[:10]}"
+    promote("tests-train", name, run_id=trained_run.run_id, force=True)  # serving tests, not the promotion gate
+    return f"models:/{name}@champion"
+
+
+# Credential-like variables in the shared server's environment: nothing it sends or logs may contain the value.
+SERVER_SECRET = f"ZQXSECRET{uuid.uuid4().hex[:10]}"
+SECRET_VARIABLES = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "AWS_SECRET_ACCESS_KEY")
+
+
+@pytest.fixture(scope="session")
+def server_secret() -> str:
+    return SERVER_SECRET
+
+
+@pytest.fixture(scope="session")
+def hardened_server(start_server, champion_uri):
+    """One `tagifai serve` (default limits, one worker) shared by the bad-input, fuzz and hardening tests,
+    with credential-like variables (`server_secret`) in its environment."""
+    with start_server(champion_uri, env={name: SERVER_SECRET for name in SECRET_VARIABLES}) as running:
+        yield running
+

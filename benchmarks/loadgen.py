@@ -1,0 +1,309 @@
+"""Closed-loop HTTP load generator for benchmarks/bench_serving.py, run as its own process.
+
+    python benchmarks/loadgen.py SPEC.json RESULT.json
+
+SPEC: {"host": "127.0.0.1", "client": "raw"|"httpx", "texts": [...], "expected": [...],
+       "targets": {name: {"port", "path", "format": "mlflow"|"fastapi", "pgid"}},
+       "cells": [{"target" or "targets", "batch", "concurrency", "duration", "max_requests", "warmup"}, ...]}
+RESULT: one dict per cell: the cell, requests, elapsed_s, latencies (s), p50_ms, p99_ms, req_per_s, rows_per_s,
+errors, first_error, client_cpu_us_per_req, server_cores (CPU of the server's process group / elapsed: how many
+cores it got; "pgid" in its target).
+Only 127.0.0.1 is accepted. A cell with "targets" (a list) runs at concurrency 1 on all of them in turn, request
+by request (see run_paired_cell). Any other cell: `concurrency` keep-alive connections, each sending its next request as
+soon as the previous answer arrived, until `duration` seconds or `max_requests` requests, whichever comes first
+(after `warmup` untimed requests per connection). Request k of a cell carries texts k*batch ... (k+1)*batch - 1
+(mod the number of texts), so consecutive requests differ. Every response body is kept and checked against the
+expected in-process prediction after the timed window (the check costs no time inside it).
+
+The default client speaks HTTP/1.1 over asyncio streams directly: on a 2-core machine the client's CPU is taken
+from the server, and this one costs a fraction of httpx's per request (the result reports the client's CPU per
+request either way, and `--client httpx` is there to compare).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+TOLERANCE = 1e-9
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection: POST a body, read status + body (Content-Length or chunked)."""
+
+    def __init__(self, host: str, port: int, path: str):
+        self.host, self.port = host, port
+        self.head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: ").encode()
+        self.reader = self.writer = None
+
+    async def _open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=2**22)
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
+            if self.writer is None:
+                await self._open()
+            try:
+                self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                break
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if attempt == 2:
+                    raise
+        status = int(head[9:12])
+        if match := _CONTENT_LENGTH.search(head):
+            data = await self.reader.readexactly(int(match.group(1)))
+        elif _CHUNKED.search(head):
+            parts = []
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            await self.reader.readuntil(b"\r\n")
+            data = b"".join(parts)
+        else:  # no length: the server closes the connection after the body
+            data = await self.reader.read()
+            await self.close()
+        if b"\r\nconnection: close" in head.lower():
+            await self.close()
+        return status, data
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+        self.reader = self.writer = None
+
+
+class HttpxConnection:
+    def __init__(self, host: str, port: int, path: str):
+        import httpx
+
+        self.url = f"http://{host}:{port}{path}"
+        self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1))
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        response = await self.client.post(self.url, content=body, headers={"Content-Type": "application/json"})
+        return response.status_code, response.content
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def group_cpu_seconds(pgid: int | None) -> float:
+    """User + system CPU of every process in the server's process group (its workers included), from /proc."""
+    if not pgid:
+        return math.nan
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def request_body(fmt: str, texts: list[str]) -> bytes:
+    if fmt == "mlflow":
+        return json.dumps({"dataframe_records": [{"text": t} for t in texts]}).encode()
+    return json.dumps({"texts": [{"text": t} for t in texts]}).encode()
+
+
+def batch_indices(k: int, batch: int, n: int) -> list[int]:
+    start = (k * batch) % n
+    return [(start + i) % n for i in range(batch)]
+
+
+def check_response(status: int, body: bytes, indices: list[int], texts: list[str], expected: list[dict]) -> str | None:
+    """None if the answer equals the in-process prediction for these texts, else what differs."""
+    if status != 200:
+        return f"status {status}: {body[:200]!r}"
+    try:
+        rows = json.loads(body)["predictions"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"unreadable body ({type(exc).__name__}): {body[:200]!r}"
+    if len(rows) != len(indices):
+        return f"{len(rows)} rows for {len(indices)} texts"
+    for row, i in zip(rows, indices):
+        want = expected[i]
+        if row.get("input_text") != texts[i] or row.get("predicted_tag") != want["predicted_tag"]:
+            return f"text {i}: got {row.get('predicted_tag')!r}, expected {want['predicted_tag']!r}"
+        if not math.isclose(row.get("confidence", math.nan), want["confidence"], rel_tol=0, abs_tol=TOLERANCE):
+            return f"text {i}: confidence {row.get('confidence')} != {want['confidence']}"
+        got = row.get("probabilities") or {}
+        if got.keys() != want["probabilities"].keys() or any(
+            abs(got[tag] - p) > TOLERANCE for tag, p in want["probabilities"].items()
+        ):
+            return f"text {i}: probabilities differ"
+    return None
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+async def run_cell(spec: dict, cell: dict) -> dict:
+    n = len(spec["texts"])
+    target = spec["targets"][cell["target"]]
+    batch, concurrency = cell["batch"], cell["concurrency"]
+    cls = HttpxConnection if spec.get("client") == "httpx" else RawConnection
+    # Enough distinct bodies that no two connections send the same one at once; built before the clock starts.
+    pool = max(concurrency * 4, min(64, math.ceil(n / batch)), 8)
+    bodies = _bodies(spec, target, batch, pool)
+    connections = [cls(spec["host"], target["port"], target["path"]) for _ in range(concurrency)]
+    latencies: list[float] = []
+    kept: list[tuple[int, int, bytes]] = []
+    failures: list[str] = []
+    sent = ready = 0
+    deadline = math.inf
+    stop_at = cell["max_requests"]
+
+    async def worker(conn, warmup: int) -> None:
+        nonlocal sent
+        nonlocal ready
+        for w in range(warmup):
+            await conn.post(bodies[w % pool])
+        ready += 1
+        await start.wait()
+        while sent < stop_at and time.perf_counter() < deadline:
+            k = sent
+            sent += 1
+            t0 = time.perf_counter()
+            try:
+                status, body = await conn.post(bodies[k % pool])
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                await conn.close()
+                continue
+            latencies.append(time.perf_counter() - t0)
+            kept.append((k % pool, status, body))
+
+    start = asyncio.Event()
+    tasks = [asyncio.create_task(worker(c, cell["warmup"])) for c in connections]
+    # Let every connection finish its warm-up, then open the window for all at once.
+    while ready < concurrency and not any(t.done() for t in tasks):
+        await asyncio.sleep(0.005)
+    server_cpu0 = group_cpu_seconds(target.get("pgid"))
+    cpu0, t_start = time.process_time(), time.perf_counter()
+    deadline = t_start + cell["duration"]
+    start.set()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t_start
+    cpu = time.process_time() - cpu0
+    server_cores = (group_cpu_seconds(target.get("pgid")) - server_cpu0) / elapsed
+    for conn in connections:
+        await conn.close()
+    wrong, first_wrong = _check_all(spec, batch, kept)
+    done = len(latencies)
+    return {
+        **cell, "requests": done, "elapsed_s": elapsed, "latencies": latencies,
+        "p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3,
+        "req_per_s": done / elapsed if elapsed else math.nan, "rows_per_s": done * batch / elapsed if elapsed else 0,
+        "errors": wrong + len(failures), "first_error": first_wrong or (failures[0] if failures else None),
+        "client_cpu_us_per_req": cpu / done * 1e6 if done else math.nan, "server_cores": server_cores,
+    }
+
+
+def _bodies(spec: dict, target: dict, batch: int, pool: int) -> list[bytes]:
+    texts, n = spec["texts"], len(spec["texts"])
+    return [request_body(target["format"], [texts[i] for i in batch_indices(k, batch, n)]) for k in range(pool)]
+
+
+def _check_all(spec: dict, batch: int, kept) -> tuple[int, str | None]:
+    texts, n = spec["texts"], len(spec["texts"])
+    wrong, first = 0, None
+    for body_index, status, body in kept:
+        problem = check_response(status, body, batch_indices(body_index, batch, n), texts, spec["expected"])
+        if problem:
+            wrong, first = wrong + 1, first or problem
+    return wrong, first
+
+
+async def run_paired_cell(spec: dict, cell: dict) -> list[dict]:
+    """Concurrency 1 on several servers at once: one connection each, requests taking turns (A, B, C, A, ...),
+    so a load spike from elsewhere on the machine hits every server alike. The same inputs go to each.
+
+    requests/s = requests / the sum of their latencies (what one connection in a closed loop would get)."""
+    names, batch = cell["targets"], cell["batch"]
+    cls = HttpxConnection if spec.get("client") == "httpx" else RawConnection
+    pool = max(8, min(64, math.ceil(len(spec["texts"]) / batch)))
+    bodies = {name: _bodies(spec, spec["targets"][name], batch, pool) for name in names}
+    conns = {name: cls(spec["host"], spec["targets"][name]["port"], spec["targets"][name]["path"]) for name in names}
+    latencies = {name: [] for name in names}
+    kept = {name: [] for name in names}
+    failures = {name: [] for name in names}
+    for w in range(cell["warmup"]):
+        for name in names:
+            await conns[name].post(bodies[name][w % pool])
+    cpu0, t_start = time.process_time(), time.perf_counter()
+    deadline = t_start + cell["duration"] * len(names)
+    k = 0
+    while k < cell["max_requests"] and time.perf_counter() < deadline:
+        order = names[k % len(names):] + names[:k % len(names)]  # rotate who goes first
+        for name in order:
+            t0 = time.perf_counter()
+            try:
+                status, body = await conns[name].post(bodies[name][k % pool])
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                failures[name].append(f"{type(exc).__name__}: {exc}")
+                await conns[name].close()
+                continue
+            latencies[name].append(time.perf_counter() - t0)
+            kept[name].append((k % pool, status, body))
+        k += 1
+    cpu = time.process_time() - cpu0
+    out = []
+    for name in names:
+        await conns[name].close()
+        wrong, first = _check_all(spec, batch, kept[name])
+        lat, done = latencies[name], len(latencies[name])
+        busy = sum(lat)
+        out.append({
+            **{key: v for key, v in cell.items() if key != "targets"}, "target": name, "requests": done,
+            "elapsed_s": busy, "latencies": lat,
+            "p50_ms": percentile(lat, 50) * 1e3, "p99_ms": percentile(lat, 99) * 1e3,
+            "req_per_s": done / busy if busy else math.nan, "rows_per_s": done * batch / busy if busy else 0,
+            "errors": wrong + len(failures[name]),
+            "first_error": first or (failures[name][0] if failures[name] else None),
+            "client_cpu_us_per_req": cpu / max(1, k * len(names)) * 1e6, "server_cores": math.nan,
+        })
+    return out
+
+
+async def main(spec: dict) -> list[dict]:
+    if spec["host"] != "127.0.0.1":
+        raise SystemExit("the load generator only talks to 127.0.0.1")
+    results = []
+    for cell in spec["cells"]:
+        if "targets" in cell:
+            results.extend(await run_paired_cell(spec, cell))
+        else:
+            results.append(await run_cell(spec, cell))
+    return results
+
+
+if __name__ == "__main__":
+    spec_path, result_path = sys.argv[1], sys.argv[2]
+    spec = json.loads(Path(spec_path).read_text())
+    Path(result_path).write_text(json.dumps(asyncio.run(main(spec))))

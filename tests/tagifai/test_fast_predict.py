@@ -1,0 +1,221 @@
+"""tagifai.fastpath: the fitted pipeline applied faster, with the same numbers as scikit-learn's own calls.
+
+Features must be bit-identical to the vectorizer's `transform`; probabilities equal to `pipeline.predict_proba`
+(asserted exactly where the arithmetic is replayed, and always within 1e-9, the contract); the Predictor's
+answers equal those built from the plain pipeline. Pipelines the fast path does not know fall back to sklearn.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import LinearSVC
+
+import tagifai.fastpath as fastpath
+from tagifai import config
+from tagifai.args import TrainArgs
+from tagifai.data import load_projects
+from tagifai.features import build_vectorizer
+from tagifai.fastpath import FastPipeline
+from tagifai.predict import Predictor
+from tagifai.preprocess import apply_mapping, clean_texts, label_mapping
+from tagifai.threshold import apply_threshold
+
+TOLERANCE = 1e-9
+ODD_TEXTS = [
+    "the and of",  # nothing left after cleaning
+    "zzzzqqq xxyyzz",  # nothing in the vocabulary
+    "A", "ab", "x" * 3000,  # shorter than the n-grams, and very long
+    "Café naïve résumé — 中文 text ✓",  # non-ASCII
+    "tabs\tand\nnewlines   and  spaces\u2003em-space",
+    "pytorch pytorch pytorch pytorch transformers",  # repeated words
+]
+
+
+@pytest.fixture(scope="module")
+def projects():
+    df, _ = load_projects(config.DATA_PATH)
+    mapping = label_mapping(df["tag"].tolist(), min_freq=30)
+    texts = clean_texts(df["text"].tolist())
+    labels = apply_mapping(df["tag"], mapping).to_numpy()
+    return texts, labels, df["text"].tolist()
+
+
+def fitted(vectorizer, clf, projects, n: int = 400) -> Pipeline:
+    texts, labels, _ = projects
+    return Pipeline([("tfidf", vectorizer), ("clf", clf)]).fit(texts[:n], labels[:n])
+
+
+def inputs(projects) -> list[list[str]]:
+    texts, _, raw = projects
+    odd = clean_texts(ODD_TEXTS) + ODD_TEXTS  # cleaned, and raw (the fast path does not rely on cleaning)
+    return [texts[:1], texts[400:401], texts[3:10], texts[100:300], texts, odd, raw[:50]]
+
+
+def assert_same_features(pipeline: Pipeline, fast: FastPipeline, texts: list[str]) -> None:
+    expected, got = pipeline.steps[0][1].transform(texts), fast.transform(texts)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert np.array_equal(got.indptr, expected.indptr)
+    assert np.array_equal(got.indices, expected.indices)
+    assert np.array_equal(got.data, expected.data)
+
+
+UNION = TrainArgs(analyzer="union")
+VECTORIZERS = {
+    "union (shipped)": lambda: build_vectorizer(TrainArgs.from_file(config.ARGS_PATH)),
+    "char_wb": lambda: build_vectorizer(replace(UNION, analyzer="char_wb")),
+    "word": lambda: build_vectorizer(replace(UNION, analyzer="word")),
+    "char_wb 3-6, min_df 2, max_df 0.5": lambda: build_vectorizer(
+        replace(UNION, analyzer="char_wb", char_ngram_min=3, ngram_max_range=6, min_df=2, max_df=0.5)),
+    "char, l1, binary, no idf": lambda: TfidfVectorizer(analyzer="char", ngram_range=(1, 3), norm="l1",
+                                                          binary=True, use_idf=False),
+    "word, linear tf, no norm, float64": lambda: TfidfVectorizer(sublinear_tf=False, norm=None, dtype=np.float64),
+    "word, lowercase, stop words": lambda: TfidfVectorizer(lowercase=True, stop_words=["the", "for"],
+                                                           ngram_range=(1, 3)),
+}
+CLASSIFIERS = {
+    "sgd log_loss": lambda: SGDClassifier(loss="log_loss", alpha=3e-5, random_state=0),
+    "sgd modified_huber": lambda: SGDClassifier(loss="modified_huber", random_state=0),
+    "logreg": lambda: LogisticRegression(C=10, max_iter=500),
+    "calibrated svm": lambda: CalibratedClassifierCV(LinearSVC(), cv=3, ensemble=False),
+}
+
+
+@pytest.mark.parametrize("vec_name", list(VECTORIZERS))
+def test_features_are_bit_identical(projects, vec_name):
+    pipeline = fitted(VECTORIZERS[vec_name](), SGDClassifier(loss="log_loss", random_state=0), projects)
+    fast = FastPipeline.compile(pipeline)
+    assert fast is not None
+    for texts in inputs(projects):
+        assert_same_features(pipeline, fast, texts)
+
+
+@pytest.mark.parametrize("clf_name", list(CLASSIFIERS))
+@pytest.mark.parametrize("vec_name", ["union (shipped)", "char_wb", "word"])
+def test_probabilities_equal_the_pipelines(projects, vec_name, clf_name):
+    pipeline = fitted(VECTORIZERS[vec_name](), CLASSIFIERS[clf_name](), projects)
+    fast = FastPipeline.compile(pipeline)
+    assert fast is not None
+    for texts in inputs(projects):
+        expected, got = pipeline.predict_proba(texts), fast.predict_proba(texts)
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= TOLERANCE
+        if clf_name != "calibrated svm":  # replayed arithmetic: the very same numbers
+            assert np.array_equal(got, expected)
+
+
+def test_binary_problems_too(projects):
+    texts, labels, _ = projects
+    binary = np.where(labels == "natural-language-processing", "nlp", "rest")
+    for clf in (SGDClassifier(loss="log_loss", random_state=0), LogisticRegression(max_iter=500)):
+        pipeline = Pipeline([("tfidf", build_vectorizer(UNION)), ("clf", clf)]).fit(texts[:400], binary[:400])
+        fast = FastPipeline.compile(pipeline)
+        for batch in (texts[:1], texts[400:]):
+            assert np.array_equal(fast.predict_proba(batch), pipeline.predict_proba(batch))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Pipeline([("count", CountVectorizer()), ("clf", SGDClassifier(loss="log_loss"))]),
+    lambda: Pipeline([("tfidf", FeatureUnion([("w", TfidfVectorizer()), ("c", TfidfVectorizer(analyzer="char_wb"))],
+                                              transformer_weights={"w": 2.0, "c": 1.0})),
+                      ("clf", SGDClassifier(loss="log_loss"))]),
+    lambda: Pipeline([("id", FunctionTransformer()), ("tfidf", TfidfVectorizer()),
+                      ("clf", SGDClassifier(loss="log_loss"))]),
+    lambda: Pipeline([("tfidf", TfidfVectorizer(analyzer=str.split)), ("clf", SGDClassifier(loss="log_loss"))]),
+    lambda: Pipeline([("tfidf", TfidfVectorizer()), ("clf", SGDClassifier(loss="hinge"))]),  # no predict_proba
+])
+def test_unknown_pipelines_are_left_to_sklearn(projects, make):
+    pipeline = make()
+    if not isinstance(pipeline.steps[0][1], FunctionTransformer):
+        texts, labels, _ = projects
+        pipeline.fit(texts[:200], labels[:200])
+    assert FastPipeline.compile(pipeline) is None
+
+
+def test_word_cache_stays_bounded_and_correct(projects, monkeypatch):
+    monkeypatch.setattr(fastpath, "WORD_CACHE_SIZE", 50)
+    pipeline = fitted(VECTORIZERS["char_wb"](), SGDClassifier(loss="log_loss", random_state=0), projects)
+    fast = FastPipeline.compile(pipeline)
+    texts = projects[0]
+    for start in range(0, 300, 60):
+        batch = texts[start:start + 60]
+        assert np.array_equal(fast.predict_proba(batch), pipeline.predict_proba(batch))
+        assert len(fast.blocks[0]._words) <= 50
+
+
+# --- the Predictor ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predictor(projects) -> Predictor:
+    args = TrainArgs.from_file(config.ARGS_PATH)
+    pipeline = fitted(build_vectorizer(args), SGDClassifier(loss="log_loss", alpha=args.alpha, random_state=0),
+                      projects, n=600)
+    return Predictor(pipeline, threshold=0.4)
+
+
+def reference(predictor: Predictor, texts: list[str], threshold: float) -> dict:
+    """The answer built from the plain sklearn pipeline, no fast path."""
+    proba = predictor.pipeline.predict_proba(clean_texts(texts))
+    names = predictor.pipeline.classes_.tolist()
+    tags = apply_threshold(proba, predictor.pipeline.classes_, threshold).tolist()
+    return {"tags": tags, "proba": proba, "names": names,
+            "confidence": [row[names.index(t)] if t in names else 0.0 for t, row in zip(tags, proba)]}
+
+
+@pytest.mark.parametrize("threshold", [None, 0.0, 0.9])
+def test_predictor_answers_as_the_plain_pipeline(predictor, projects, threshold):
+    raw = projects[2]
+    for texts in (raw[:1], raw[:10], raw, ODD_TEXTS):
+        want = reference(predictor, texts, predictor.threshold if threshold is None else threshold)
+        out = predictor.predict(texts, threshold)
+        assert out["input_text"] == texts
+        assert out["predicted_tag"] == want["tags"]
+        assert np.abs(np.array(out["confidence"]) - np.array(want["confidence"])).max() <= TOLERANCE
+        got = np.array([[row[name] for name in want["names"]] for row in out["probabilities"]])
+        assert np.abs(got - want["proba"]).max() <= TOLERANCE
+        assert list(out["probabilities"][0]) == want["names"]
+
+
+def test_records_are_the_rows_of_predict(predictor, projects):
+    texts = projects[2][:25]
+    columns = predictor.predict(texts, 0.5)
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    assert predictor.predict_records(texts, 0.5) == rows
+
+
+def test_records_validate_like_predict(predictor):
+    with pytest.raises(ValueError, match="row 1: field 'text' is empty"):
+        predictor.predict_records(["fine", "  "])
+    with pytest.raises(ValueError, match="threshold"):
+        predictor.predict_records(["fine"], threshold=2)
+
+
+def test_compiled_path_is_not_pickled_and_follows_the_pipeline(predictor, projects):
+    texts = projects[2][:5]
+    predictor.predict(texts)
+    assert "_fast" in predictor.__dict__
+    clone = pickle.loads(pickle.dumps(predictor))
+    assert "_fast" not in clone.__dict__
+    assert clone.predict(texts) == predictor.predict(texts)
+    # A replaced pipeline is compiled again, not served from the old one.
+    other = replace(predictor, pipeline=fitted(VECTORIZERS["word"](), SGDClassifier(loss="log_loss", random_state=1),
+                                               projects))
+    other.__dict__["_fast"] = predictor.__dict__["_fast"]
+    assert np.array_equal(other.predict_proba(texts), other.pipeline.predict_proba(clean_texts(texts)))
+
+
+def test_unknown_pipeline_still_predicts(projects):
+    texts, labels, raw = projects
+    pipeline = Pipeline([("count", CountVectorizer()), ("clf", SGDClassifier(loss="log_loss", random_state=0))])
+    plain = Predictor(pipeline.fit(texts[:300], labels[:300]), threshold=0.0)
+    assert plain._fast_pipeline() is None
+    assert np.array_equal(plain.predict_proba(raw[:20]), pipeline.predict_proba(clean_texts(raw[:20])))

@@ -1,0 +1,130 @@
+"""The hyperparameter search: its space, and a real (tiny) search logged to the session's MLflow store."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from tagifai.args import TrainArgs
+from tagifai.cli import app
+from tagifai.search import ALPHA_RANGES, optimize, suggest_args, trial_params
+
+
+def sampled_args(n: int = 60) -> list[tuple[dict, TrainArgs]]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        args = suggest_args(trial, TrainArgs())
+        out.append((trial.params, args))
+        study.tell(trial, 0.0)
+    return out
+
+
+def test_every_sampled_parameter_is_logged_for_its_trial():
+    """No trial run shows a parameter that had no effect, and every sampled choice shows up in its params."""
+    for params, args in sampled_args():
+        logged = args.to_params()
+        for name, value in params.items():
+            target = "alpha" if name.startswith("alpha_") else name
+            assert target in logged, (name, params)
+            assert logged[target] == value
+
+
+def test_the_space_covers_the_choices_of_the_issue():
+    seen = {name: {getattr(a, name) for _, a in sampled_args(120)}
+            for name in ("classifier", "analyzer", "class_balance", "sublinear_tf", "tune_threshold", "loss")}
+    assert seen["classifier"] == set(ALPHA_RANGES) == {"sgd", "logreg", "svm", "nbsvm"}
+    assert seen["analyzer"] == {"word", "char_wb", "union"}
+    assert seen["class_balance"] == {"weights", "oversample", "none"}
+    assert seen["sublinear_tf"] == seen["tune_threshold"] == {True, False}
+    assert seen["loss"] == {"log_loss", "modified_huber"}
+
+
+@pytest.mark.parametrize("values", [
+    {},
+    {"classifier": "nbsvm", "analyzer": "union", "alpha": 1e-3, "tune_threshold": True, "min_threshold": 0.4},
+    {"classifier": "logreg", "analyzer": "word", "tune_threshold": False},
+    {"classifier": "sgd", "analyzer": "char_wb", "loss": "modified_huber", "stem": True},
+])
+def test_trial_params_give_back_the_args(values):
+    args = replace(TrainArgs(), **values)
+    assert suggest_args(optuna.trial.FixedTrial(trial_params(args)), TrainArgs()) == args
+
+
+def tiny_space(trial: optuna.Trial, base: TrainArgs) -> TrainArgs:
+    return replace(base, analyzer="word", word_ngram_max=1, num_epochs=3, classifier="sgd", tune_threshold=False,
+                   alpha=trial.suggest_float("alpha_sgd", 1e-5, 1e-3, log=True))
+
+
+@pytest.fixture(scope="module")
+def search(tracking_uri, tmp_path_factory):
+    out = tmp_path_factory.mktemp("search") / "best.json"
+    base = TrainArgs(analyzer="word", word_ngram_max=1, num_epochs=3, tune_threshold=False)
+    result = optimize(n_trials=3, experiment_name=f"tests-optimize-{uuid.uuid4().hex[:6]}", base_args=base,
+                      n_splits=3, n_repeats=1, write_args=out, show_progress=False, search_space=tiny_space)
+    return result, out
+
+
+@pytest.mark.slow
+def test_every_trial_is_a_nested_run_with_its_params_and_cv_metrics(search):
+    result, _ = search
+    client = MlflowClient()
+    children = client.search_runs([client.get_run(result.parent_run_id).info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'")
+    assert len(children) == 3
+    for child in children:
+        assert child.data.params["classifier"] == "sgd" and "alpha" in child.data.params
+        if child.data.tags["trial_state"] == "COMPLETE":
+            assert {"cv_f1_mean", "cv_f1_std", "behaviour_failures"} <= set(child.data.metrics)
+    assert sum(c.data.tags["trial_state"] == "COMPLETE" for c in children) >= 1
+
+
+@pytest.mark.slow
+def test_the_parent_run_holds_best_params_summary_and_plots(search):
+    result, _ = search
+    parent = MlflowClient().get_run(result.parent_run_id)
+    assert parent.data.params["alpha"] == str(result.best_args.alpha)
+    assert parent.data.metrics["best_cv_f1_mean"] == pytest.approx(result.best_cv[0])
+    assert parent.data.metrics["n_trials"] == 3
+    names = {a.path for a in MlflowClient().list_artifacts(result.parent_run_id)}
+    assert {"study_summary.json", "best_args.json", "trials.csv", "optimization_history.png",
+            "param_importances.png"} <= names
+    summary = mlflow.artifacts.load_dict(f"runs:/{result.parent_run_id}/study_summary.json")
+    assert summary["best"]["trial"] == result.best_trial.number
+    assert summary["settings"]["cv"] == "repeated stratified 3-fold x1"
+
+
+@pytest.mark.slow
+def test_the_written_args_file_is_the_best_trial_and_complete(search):
+    result, path = search
+    written = json.loads(Path(path).read_text())
+    assert TrainArgs.from_file(path) == result.best_args
+    assert set(written) == set(TrainArgs.__dataclass_fields__)  # every field, as config/args.json needs
+
+
+@pytest.mark.slow
+def test_trial_zero_is_the_configuration_we_started_from(search):
+    result, _ = search
+    assert result.study.trials[0].params == {"alpha_sgd": TrainArgs().alpha}
+
+
+@pytest.mark.slow
+def test_optimize_command(tracking_uri, tmp_path):
+    base = TrainArgs(analyzer="word", word_ngram_max=1, num_epochs=3, tune_threshold=False, classifier="sgd")
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps(base.__dict__))
+    out = tmp_path / "best.json"
+    result = CliRunner().invoke(app, ["optimize", "--trials", "2", "--experiment-name", "tests-optimize-cli",
+                                      "--args-file", str(args_file), "--write-args", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "best: trial" in result.stdout and f"wrote {out}" in result.stdout
+    TrainArgs.from_file(out)
