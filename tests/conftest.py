@@ -46,10 +46,13 @@ def trained_run(tracking_uri, default_args):
 
 @pytest.fixture(scope="session")
 def other_trained_run(tracking_uri, default_args):
-    """A second run with different arguments (different probabilities), same experiment."""
+    """A second run with different arguments (different probabilities), same experiment.
+
+    Only the regularisation changes, so both runs are real candidates that pass the promotion gate:
+    the registry tests are about versions and aliases, tests/registry/test_gate.py about the gate."""
     from dataclasses import replace
 
     from tagifai.tracking import train_and_log
 
-    args = replace(default_args, analyzer="char_wb", alpha=1e-4)
-    return train_and_log(args, experiment_name="tests-train", run_name="char_wb")
+    args = replace(default_args, alpha=default_args.alpha * 3)
+    return train_and_log(args, experiment_name="tests-train", run_name="alpha_x3")

@@ -107,11 +107,18 @@ def test_metrics(run, trained_run):
     assert metrics["f1"] >= 0.85
 
 
-def test_loss_curves_have_one_step_per_epoch(trained_run, default_args):
+def test_loss_curves_have_one_step_per_epoch(tracking_uri, default_args):
+    """SGD trains epoch by epoch and logs a loss curve (the shipped classifier may not be SGD)."""
+    from dataclasses import replace
+
+    from tagifai.tracking import train_and_log
+
+    args = replace(default_args, classifier="sgd", num_epochs=7)
+    run = train_and_log(args, experiment_name="tests-sgd-curves", run_name="sgd", cv_repeats=1)
     client = mlflow.MlflowClient()
     for name in ("train_loss", "val_loss"):
-        history = client.get_metric_history(trained_run.run_id, name)
-        assert sorted(m.step for m in history) == list(range(1, default_args.num_epochs + 1))
+        history = client.get_metric_history(run.run_id, name)
+        assert sorted(m.step for m in history) == list(range(1, args.num_epochs + 1))
 
 
 def test_performance_json(trained_run):

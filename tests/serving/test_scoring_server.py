@@ -33,7 +33,7 @@ def unique_name() -> str:
 def champion(tracking_uri, trained_run) -> str:
     """trained_run promoted into a model name of its own; the champion URI."""
     name = unique_name()
-    promote("tests-train", name, run_id=trained_run.run_id)
+    promote("tests-train", name, run_id=trained_run.run_id, force=True)  # not a gate test
     return f"models:/{name}@champion"
 
 
@@ -211,7 +211,7 @@ def test_after_rollback_the_server_serves_the_rolled_back_version(
     start_server, tracking_uri, trained_run, other_trained_run, examples
 ):
     name = unique_name()
-    v1 = promote("tests-train", name, run_id=trained_run.run_id).version
+    v1 = promote("tests-train", name, run_id=trained_run.run_id, force=True).version
     v2 = promote("tests-train", name, run_id=other_trained_run.run_id, force=True).version
     assert (v1, v2) == ("1", "2")
     assert rollback(name).version == v1
