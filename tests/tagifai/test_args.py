@@ -84,7 +84,7 @@ def test_bad_choice_names_the_field_and_the_choices(name, value):
         ({"eta0": "-0.1"}, "eta0=-0.1: must be > 0"),
         ({"num_epochs": "0"}, "num_epochs=0: must be > 0"),
         ({"min_df": "0"}, "min_df=0: must be > 0"),
-        ({"ngram_max_range": "1"}, "ngram_max_range=1: must be >= 2"),
+        ({"ngram_max_range": "1", "char_ngram_min": "2"}, "ngram_max_range=1: must be >= 2"),
         ({"min_freq": "0"}, "min_freq=0: must be >= 1"),
         ({"seed": "-1"}, "seed=-1: must be >= 0"),
         ({"val_size": "0"}, "val_size=0.0: must be between 0 and 1"),
