@@ -57,6 +57,14 @@ def optimization_history_figure(study, best_trial: int | None = None) -> Figure:
     if pruned:
         ax.scatter([t.number for t in pruned], [list(t.intermediate_values.values())[-1] for t in pruned],
                    marker=".", color="grey", label="pruned (running mean)")
+    shown = [t.value for t in complete] + [list(t.intermediate_values.values())[-1] for t in pruned]
+    if shown:
+        # Keep the interesting band readable: a few hopeless trials (F1 0.1) would squash it.
+        low = max(0.0, float(np.quantile(shown, 0.05)) - 0.03)
+        ax.set_ylim(low, min(1.0, max(shown) + 0.02))
+        hidden = sum(v < low for v in shown)
+        if hidden:
+            ax.text(0.01, 0.01, f"{hidden} trial(s) below {low:.2f} not shown", transform=ax.transAxes, fontsize=8)
     if best_trial is not None:
         chosen = next((t for t in complete if t.number == best_trial), None)
         if chosen is not None:
@@ -75,7 +83,7 @@ def param_importances_figure(importances: dict[str, float]) -> Figure:
     if importances:
         names = list(importances)[::-1]
         ax.barh(names, [importances[n] for n in names], color="tab:blue")
-        ax.set_xlabel("importance (share of CV F1 variance explained)")
+        ax.set_xlabel("importance (Optuna PED-ANOVA, normalised to sum 1)")
     else:
         ax.text(0.5, 0.5, "not enough completed trials", ha="center", va="center")
         ax.set_axis_off()

@@ -16,6 +16,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
 
 from tagifai.args import THRESHOLD_FOLDS, TrainArgs
+from tagifai.calibrated import SigmoidCalibratedLinear
 from tagifai.evaluate import evaluate
 from tagifai.features import build_vectorizer
 from tagifai.nbsvm import NBSVMClassifier
@@ -90,18 +91,22 @@ def _epoch_metrics(clf, X, y, X_val, y_val) -> dict[str, float]:
     }
 
 
-def _fit_svm(X, y, args: TrainArgs) -> CalibratedClassifierCV:
-    """Linear SVM; probabilities from sigmoid calibration on internal folds (one model kept, ensemble=False)."""
-    svm = LinearSVC(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed)
-    clf = CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False)
-    return clf.fit(X, y, sample_weight=_sample_weights(y, args))
+def _calibrated(estimator, X, y, args: TrainArgs):
+    """Sigmoid calibration on internal folds (one model kept, ensemble=False), in its compact form for prediction
+    (tagifai.calibrated: the same probabilities without scikit-learn's per-call overhead)."""
+    clf = CalibratedClassifierCV(estimator, method="sigmoid", cv=3, ensemble=False)
+    clf.fit(X, y, sample_weight=_sample_weights(y, args))
+    return SigmoidCalibratedLinear.from_calibrated(clf) or clf
 
 
-def _fit_nbsvm(X, y, args: TrainArgs) -> CalibratedClassifierCV:
+def _fit_svm(X, y, args: TrainArgs):
+    """Linear SVM with calibrated probabilities."""
+    return _calibrated(LinearSVC(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed), X, y, args)
+
+
+def _fit_nbsvm(X, y, args: TrainArgs):
     """NB-SVM (naive-Bayes-scaled linear SVM, folded into one linear model); probabilities as for `svm`."""
-    nbsvm = NBSVMClassifier(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed)
-    clf = CalibratedClassifierCV(nbsvm, method="sigmoid", cv=3, ensemble=False)
-    return clf.fit(X, y, sample_weight=_sample_weights(y, args))
+    return _calibrated(NBSVMClassifier(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed), X, y, args)
 
 
 def _fit_logreg(X, y, args: TrainArgs) -> LogisticRegression:

@@ -59,3 +59,25 @@ def test_calibrated_probabilities_with_sample_weights(X):
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert clf.classes_[proba.argmax(1)].tolist() == LABELS.tolist()
+
+
+@pytest.mark.parametrize("labels", [LABELS, np.where(LABELS == "nlp", "nlp", "rest")], ids=["multiclass", "binary"])
+@pytest.mark.parametrize("make", [lambda: NBSVMClassifier(C=10.0), lambda: LinearSVC(C=1.0)], ids=["nbsvm", "svm"])
+def test_the_compact_calibrated_form_gives_scikit_learns_probabilities(X, labels, make):
+    from tagifai.calibrated import SigmoidCalibratedLinear
+
+    calibrated = CalibratedClassifierCV(make(), method="sigmoid", cv=3, ensemble=False).fit(X, labels)
+    compact = SigmoidCalibratedLinear.from_calibrated(calibrated)
+    assert compact is not None
+    np.testing.assert_allclose(compact.predict_proba(X), calibrated.predict_proba(X), rtol=1e-12, atol=1e-12)
+    assert compact.predict(X).tolist() == calibrated.predict(X).tolist()
+    assert compact.classes_.tolist() == calibrated.classes_.tolist()
+
+
+def test_what_the_compact_form_cannot_express_is_left_alone(X):
+    from tagifai.calibrated import SigmoidCalibratedLinear
+
+    ensemble = CalibratedClassifierCV(LinearSVC(), method="sigmoid", cv=3, ensemble=True).fit(X, LABELS)
+    assert SigmoidCalibratedLinear.from_calibrated(ensemble) is None
+    isotonic = CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=3, ensemble=False).fit(X, LABELS)
+    assert SigmoidCalibratedLinear.from_calibrated(isotonic) is None

@@ -79,7 +79,7 @@ def test_labels_are_the_accepted_tags_plus_other(result):
 
 def test_epoch_callback_reports_losses_every_epoch(projects, default_args):
     seen = []
-    fit(projects, replace(default_args, num_epochs=4), on_epoch=lambda epoch, metrics: seen.append((epoch, metrics)))
+    fit(projects, replace(default_args, classifier="sgd", num_epochs=4), on_epoch=lambda epoch, metrics: seen.append((epoch, metrics)))
     assert [epoch for epoch, _ in seen] == [1, 2, 3, 4]
     for _, metrics in seen:
         assert set(metrics) >= {"train_loss", "val_loss"}

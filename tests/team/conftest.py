@@ -95,7 +95,7 @@ def team(postgres_database, tmp_path_factory) -> TeamStack:
 def trained(team) -> TrainedRun:
     """The trainer's first run (5 epochs: quick, still a real model)."""
     team.ensure_up()
-    done = team.cli("trainer", "train", "--set", "num_epochs=5", "--run-name", "first")
+    done = team.cli("trainer", "train", "--set", "classifier=sgd", "--set", "num_epochs=5", "--run-name", "first")
     assert done.returncode == 0, f"{done}\n{team.logs()}"
     return parse_train(done)
 
