@@ -61,7 +61,7 @@ batch-score: $(STAMP)
 		--store $(STORE) --master '$(SPARK_MASTER)'
 
 # >= 200k rows: Spark local[2] vs in-process pandas, store writes, lookup p50 -> docs/benchmarks.md, docs/bench_batch.png
-BENCH_BATCH_ARGS ?=
+BENCH_BATCH_ARGS ?= --repeat 2 --also-rows 1000000
 bench-batch: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py $(BENCH_BATCH_ARGS)
 

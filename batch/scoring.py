@@ -28,8 +28,10 @@ PREPARED_SCHEMA = f"{ID} string, {TEXT} string, {SOURCE} string"
 RESULT_TYPE = "predicted_tag string, confidence double"
 PREDICTION_COLUMNS = ("id", "predicted_tag", "confidence", "model_name", "model_version", "scored_at")
 REJECT_COLUMNS = (ID, REASON, TEXT, SOURCE)
-# In local mode MLflow loads the model again in every task (~0.2-1 CPU-s), so a task should score enough
-# rows to make that negligible; more tasks than cores only buys finer progress and load balance.
+# In local mode MLflow loads the model again in every task (spark_udf does not use its SparkModelCache there).
+# In a reused Python worker that reload is ~0.1 CPU-s; the first task in each worker also imports MLflow and
+# scikit-learn (~5 CPU-s, once per worker whatever the task count: docs/benchmarks.md, "Batch scoring"). Tasks
+# of ~50k rows keep reloads negligible; more tasks than cores buy finer progress and load balance.
 ROWS_PER_TASK = 50_000
 
 

@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -38,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from serving.processes import stop_group  # noqa: E402 - the repo is on sys.path from here
 
 BIN = Path(sys.executable).parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -424,53 +425,33 @@ def _proc_table() -> dict[int, dict]:
             fields = stat[stat.rindex(")") + 2:].split()
             rss_kb = next((int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
                            if line.startswith("VmRSS:")), 0)
+            pss_kb = next((int(line.split()[1]) for line in (entry / "smaps_rollup").read_text().splitlines()
+                           if line.startswith("Pss:")), 0)
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError):
             continue
         table[int(entry.name)] = {"ppid": int(fields[1]), "pgrp": int(fields[2]), "rss_mb": rss_kb / 1024,
-                                  "cmd": cmdline}
+                                  "pss_mb": pss_kb / 1024, "cmd": cmdline}
     return table
 
 
 def memory(target: Target) -> dict:
-    """RSS of the server's process group; workers = its leaf processes (not multiprocessing's trackers)."""
+    """RSS of the server's process group; workers = its leaf processes (not multiprocessing's trackers).
+    PSS splits pages shared by several processes (forked workers share the model) among them: its total is
+    what the group really occupies, where the RSS total counts shared pages once per process."""
     table = _proc_table()
     group = {pid: p for pid, p in table.items() if p["pgrp"] == target.process.pid}
     parents = {p["ppid"] for p in group.values()}
     workers = [p for pid, p in group.items() if pid not in parents and "resource_tracker" not in p["cmd"]]
     return {"processes": len(group), "total_mb": sum(p["rss_mb"] for p in group.values()),
+            "pss_total_mb": sum(p["pss_mb"] for p in group.values()),
             "per_worker_mb": statistics.fmean(p["rss_mb"] for p in workers) if workers else math.nan,
             "workers_seen": len(workers)}
 
 
 def stop(target: Target) -> None:
-    process = target.process
-    if process is None or process.poll() is not None and not _group_alive(process.pid):
-        return
-    for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
-            time.sleep(0.1)
-        if process.poll() is not None and not _group_alive(process.pid):
-            break
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    if target.process is not None:
+        stop_group(target.process, term_grace=15.0, kill_grace=5.0)
 
 
 def cache_lookups(target: Target) -> dict[str, float]:
@@ -674,7 +655,8 @@ def section(info: dict) -> str:
         "elapsed. In-process rows run the three callers interleaved call by call in one thread (concurrency "
         "does not apply). Cold start is from process start to the first correct answer; RSS is read from /proc "
         "after the load (per worker = the serving processes; total = the server's whole process group, launcher "
-        "included); each server is started "
+        "included; PSS total shares pages used by several processes among them, e.g. the model that forked "
+        "workers share); each server is started "
         f"{info['cold_starts']} time(s), one at a time, and the median is shown. `tagifai serve` and `mlflow "
         "models serve` get `{\"dataframe_records\": [{\"text\": ...}, ...]}`, the FastAPI app "
         "`{\"texts\": [{\"text\": ...}, ...]}`; all answer the same rows. The prediction cache is off unless "
@@ -727,15 +709,16 @@ def section(info: dict) -> str:
     lines += ["", "![p50 latency vs batch size](bench_serving_latency.png)", "",
               "![throughput vs concurrency](bench_serving_throughput.png)", "",
               "### Cold start and memory", "",
-              "| server | workers | cold start s | RSS per worker MiB | RSS total MiB (processes) |",
-              "| --- | --- | --- | --- | --- |"]
+              "| server | workers | cold start s | RSS per worker MiB | RSS total MiB (processes) | PSS total MiB |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for t in by_name.values():
         if t.process is None:
             continue
         lines.append(f"| {t.stack} | {t.workers} | {t.cold_start_text()} | {fmt(t.rss.get('per_worker_mb'), 0)} | "
-                     f"{fmt(t.rss.get('total_mb'), 0)} ({t.rss.get('processes', '?')}) |")
+                     f"{fmt(t.rss.get('total_mb'), 0)} ({t.rss.get('processes', '?')}) | "
+                     f"{fmt(t.rss.get('pss_total_mb'), 0)} |")
     lines.append(f"| in-process `mlflow.pyfunc.load_model` (already imported) | - | "
-                 f"{info['extra']['pyfunc_load_s']:.2f} | - | - |")
+                 f"{info['extra']['pyfunc_load_s']:.2f} | - | - | - |")
     cache = info.get("cache")
     if cache:
         lines += ["", "### Prediction cache (off in every figure above)", "",

@@ -14,15 +14,20 @@ from tagifai.errors import RegistryError, UnknownArgError
 PERFORMANCE_PARTS = ("overall", "class", "slices")
 
 
-def run_id_for(model_uri: str) -> str:
-    """models:/name@alias, models:/name/3, models:/name/Production, models:/m-<id>, runs:/<id>/model."""
+def logged_model_info(model_uri: str, missing: str = "it has no arguments to show"):
+    """The ModelInfo of models:/name@alias, models:/name/3, models:/name/Production, models:/m-<id>,
+    runs:/<id>/model, which must come from a run; `missing` ends the error when not (what cannot be shown)."""
     try:
         info = mlflow.models.get_model_info(model_uri)
     except MlflowException as exc:
         raise RegistryError(f"cannot resolve model URI '{model_uri}': {exc.message}") from None
     if not info.run_id:
-        raise RegistryError(f"model '{model_uri}' was not logged from a run: it has no arguments to show")
-    return info.run_id
+        raise RegistryError(f"model '{model_uri}' was not logged from a run: {missing}")
+    return info
+
+
+def run_id_for(model_uri: str) -> str:
+    return logged_model_info(model_uri).run_id
 
 
 def parse_param(value: str) -> Any:

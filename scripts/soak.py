@@ -30,6 +30,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from serving.processes import ready_workers, rss_kib, stop_group, worker_pids  # noqa: E402 - after the path
+
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 BATCH_MIX = {1: 0.50, 10: 0.30, 100: 0.15, 1000: 0.05}  # rows per request: share of requests
@@ -37,73 +41,10 @@ MAX_GROWTH = 0.10
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 
 
-# --- the server's processes ---------------------------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            try:
-                found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return found
-
-
-def worker_pids(pid: int) -> list[int]:
-    def cmdline(p: int) -> str:
-        try:
-            return Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            return ""
-    return sorted(c for c in children(pid) if "multiprocessing.spawn" in cmdline(c)
-                  and "resource_tracker" not in cmdline(c))
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def ready_workers(pid: int) -> list[int]:
-    """Workers that built their app: each writes its Prometheus files (<kind>_<pid>.db) then."""
-    ready = []
-    for worker in worker_pids(pid):
-        try:
-            environ = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        found = [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
-        if found and any(Path(found[0]).glob(f"*_{worker}.db")):
-            ready.append(worker)
-    return ready
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    for sig, grace in ((signal.SIGTERM, 40.0), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # --- load ------------------------------------------------------------------------------------------------
@@ -259,7 +200,7 @@ def main() -> int:
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         deadline = time.monotonic() + 300
-        while len(ready_workers(server.pid)) < args.workers:
+        while len(ready_workers(server.pid, log_path.read_text(errors="replace"))) < args.workers:
             if server.poll() is not None:
                 print(f"soak: the server exited ({server.returncode}):\n{log_path.read_text()[-2000:]}\n"
                       "Train and promote a model first (make train promote), or pass --fresh-store.",
@@ -306,7 +247,7 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001 - reported, not fatal
             run["errors"].append(f"/metrics: {exc}")
     finally:
-        stop(server)
+        stop_group(server, term_grace=40.0)
         signal.signal(signal.SIGTERM, previous_handler)
 
     server_5xx = sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()

@@ -22,8 +22,6 @@ from serving.timeout import pure_asgi_timeout
 from serving.settings import ServeSettings
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
-MODEL_PATH_ENV = "TAGIFAI_SERVE_MODEL_PATH"
-MODEL_NAME_ENV, MODEL_VERSION_ENV = "TAGIFAI_SERVE_MODEL_NAME", "TAGIFAI_SERVE_MODEL_VERSION"
 
 
 @dataclass(frozen=True)
@@ -143,18 +141,3 @@ def build_app(model: PyFuncModel, settings: ServeSettings, identity: ModelIdenti
     return Hardening(pure_asgi_timeout(app, settings.timeout_seconds), settings.max_body_bytes, identity.name,
                      identity.version, body_timeout=settings.timeout_seconds)
 
-
-def app_from_env():
-    """uvicorn --factory entry for worker processes: the launcher already downloaded and checked the model."""
-    import mlflow
-
-    from serving import nodelay
-    from serving.launch import quiet_model_warnings
-    from serving.logs import configure_logging
-
-    nodelay.enable()  # uvicorn's shared socket would leave Nagle on: +40 ms per small answer (serving/nodelay.py)
-    configure_logging()
-    with quiet_model_warnings():
-        model = mlflow.pyfunc.load_model(os.environ[MODEL_PATH_ENV])
-    identity = ModelIdentity(os.environ[MODEL_NAME_ENV], os.environ[MODEL_VERSION_ENV])
-    return build_app(model, ServeSettings(), identity)

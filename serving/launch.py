@@ -17,6 +17,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from serving import environment
 from serving.settings import ServeSettings
 from tagifai import config
 from tagifai.errors import TagifaiError
@@ -73,8 +74,10 @@ def fetch_and_load(model_uri: str, dst: str):
     """Download once (workers then load from local disk) and load once to prove the files are sound."""
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst)
-        with quiet_model_warnings():
-            return local, mlflow.pyfunc.load_model(local)
+        for mismatch in environment.mismatches(local):
+            print(f"warning: this environment differs from the model's: {mismatch}", file=sys.stderr, flush=True)
+        with quiet_model_warnings():  # suppress_warnings: MLflow's slow requirements check, done just above
+            return local, mlflow.pyfunc.load_model(local, suppress_warnings=True)
     except MlflowException as exc:
         detail = exc.message.splitlines()[0].replace(" Review the stack trace for more information.", "")
         raise ServeError(f"cannot load model '{model_uri}': {detail[:300]}") from None
@@ -84,6 +87,18 @@ def fetch_and_load(model_uri: str, dst: str):
             detail = "a file ends too early (truncated?)" if isinstance(exc, EOFError) else "no detail"
         raise ServeError(f"cannot load model '{model_uri}': its files are broken or incomplete "
                          f"({type(exc).__name__}: {detail})") from None
+
+
+def warm_up(model, model_uri: str) -> None:
+    """One prediction before serving: the model's first call builds its lookup tables (a quarter of a second);
+    done here, the first client does not wait for it, and forked workers inherit the tables."""
+    import pandas as pd
+
+    try:
+        model.predict(pd.DataFrame({"text": ["Fine-tuning a transformer to tag images and texts."]}))
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:300] or "no detail"
+        raise ServeError(f"model '{model_uri}' loads but cannot predict ({type(exc).__name__}: {detail})") from None
 
 
 @contextmanager
@@ -97,35 +112,42 @@ def quiet_model_warnings():
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-def serve(settings: ServeSettings) -> None:
+def serve(settings: ServeSettings) -> int:
+    """Check, fetch and load the model, then serve it until stopped; the exit code."""
+    if settings.workers > 1:  # before prometheus_client is imported: it picks its storage at import
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tagifai-metrics-")
     import uvicorn
 
-    from serving.app import MODEL_NAME_ENV, MODEL_PATH_ENV, MODEL_VERSION_ENV, build_app
+    from serving.app import build_app
     from serving.logs import configure_logging
+    from serving.prefork import serve_forked
 
     mlflow.set_tracking_uri(config.tracking_uri())
     check_uri_policy(settings.model_uri, settings.allow_local_model)
-    try:
-        identity = model_identity(settings.model_uri)
-    except MlflowException as exc:
-        raise ServeError(f"model URI '{settings.model_uri}' does not resolve on {config.tracking_uri()}: "
-                         f"{exc.message.splitlines()[0][:300]}") from None
-    except Exception as exc:  # e.g. an MLmodel file that is not YAML
-        detail = " ".join(str(exc).split())[:300] or "no detail"
-        raise ServeError(f"cannot read model '{settings.model_uri}': its files are broken or incomplete "
-                         f"({type(exc).__name__}: {detail})") from None
-    workdir = tempfile.mkdtemp(prefix="tagifai-serve-")
-    local_path, model = fetch_and_load(settings.model_uri, workdir)
+    identity = resolve_identity(settings.model_uri)
+    _, model = fetch_and_load(settings.model_uri, tempfile.mkdtemp(prefix="tagifai-serve-"))
+    warm_up(model, settings.model_uri)
     configure_logging()
-    common = dict(host=settings.host, port=settings.port, access_log=False, log_level="warning",
-                  timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
+    app = build_app(model, settings, identity)
+    options = dict(access_log=False, log_level="warning", timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
     print(f"serving {identity.name} version {identity.version} ({settings.model_uri}) on "
           f"http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr, flush=True)
     if settings.workers == 1:
-        uvicorn.run(build_app(model, settings, identity), **common)
-        return
-    # Several workers: each loads the downloaded copy; metrics are merged through a shared directory.
-    os.environ.update(settings.to_env())
-    os.environ.update({MODEL_PATH_ENV: local_path, MODEL_NAME_ENV: identity.name, MODEL_VERSION_ENV: identity.version,
-                       "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="metrics-", dir=workdir)})
-    uvicorn.run("serving.app:app_from_env", factory=True, workers=settings.workers, **common)
+        uvicorn.run(app, host=settings.host, port=settings.port, **options)
+        return 0
+    try:  # the workers are forked from this process, model loaded (serving/prefork.py)
+        return serve_forked(app, settings.host, settings.port, settings.workers, options)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+
+
+def resolve_identity(model_uri: str):
+    try:
+        return model_identity(model_uri)
+    except MlflowException as exc:
+        raise ServeError(f"model URI '{model_uri}' does not resolve on {config.tracking_uri()}: "
+                         f"{exc.message.splitlines()[0][:300]}") from None
+    except Exception as exc:  # e.g. an MLmodel file that is not YAML
+        detail = " ".join(str(exc).split())[:300] or "no detail"
+        raise ServeError(f"cannot read model '{model_uri}': its files are broken or incomplete "
+                         f"({type(exc).__name__}: {detail})") from None

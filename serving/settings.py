@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 ENV_PREFIX = "TAGIFAI_SERVE_"
 
@@ -41,10 +41,6 @@ class ServeSettings:
     allow_local_model: bool = field(default_factory=lambda: _env("allow_local_model", False, bool))
     # Answers kept per worker for repeated texts (LRU); 0 = off. Benchmarks: docs/benchmarks.md#serving.
     cache_size: int = field(default_factory=lambda: _env("cache_size", 0, int))
-
-    def to_env(self) -> dict[str, str]:
-        """The same settings as environment variables, for worker processes."""
-        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
 
     def __post_init__(self) -> None:
         for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):

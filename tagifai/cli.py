@@ -183,9 +183,11 @@ def serve(
     _init_tracking()
     given = {k: v for k, v in locals().items() if k in ServeSettings.__dataclass_fields__ and v is not None}
     try:
-        do_serve(ServeSettings(**given))
+        code = do_serve(ServeSettings(**given))
     except (TagifaiError, ValueError) as exc:
         fail(str(exc))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("batch-score")

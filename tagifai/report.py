@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from tagifai.errors import RegistryError  # noqa: E402
+from registry.metadata import logged_model_info  # noqa: E402
 from tagifai.quality import ARTIFACTS  # noqa: E402
 
 N_MISTAKES = 10
@@ -82,12 +82,7 @@ def _registered(client: MlflowClient, model_uri: str) -> dict | None:
 
 def load_metadata(model_uri: str, workdir: Path) -> RunMetadata:
     client = MlflowClient()
-    try:
-        info = mlflow.models.get_model_info(model_uri)
-    except MlflowException as exc:
-        raise RegistryError(f"cannot resolve model URI '{model_uri}': {exc.message}") from None
-    if not info.run_id:
-        raise RegistryError(f"model '{model_uri}' was not logged from a run: there is no run metadata to report")
+    info = logged_model_info(model_uri, missing="there is no run metadata to report")
     run = client.get_run(info.run_id)
     names = [a.path for a in client.list_artifacts(run.info.run_id)]
     for name in names:

@@ -103,6 +103,12 @@ def test_scores_every_row_or_rejects_it_and_records_the_run(spark, dirty_csv, sq
     assert any(m.startswith("scored 991 rows in") and "rows/s" in m for m in messages)
 
 
+def test_a_local_session_runs_its_jvm_with_the_c1_jit_only(spark):
+    """batch.spark.LOCAL_CONF reaches the driver JVM's command line (it is set before the JVM starts)."""
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert "-XX:TieredStopAtLevel=1" in list(runtime.getInputArguments())
+
+
 def test_a_rerun_is_idempotent(spark, clean_csv, sqlite_url, model_name, tmp_path):
     first = run_job(clean_csv, tmp_path / "out", champion(model_name), sqlite_url, spark=spark)
     before = [r[:5] for r in snapshot(sqlite_url)]

@@ -11,7 +11,6 @@ Reuse from any test under tests/serving with the `start_server` fixture:
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from serving.processes import children, ready_workers, rss_kib, stop_group, worker_pids
 
 BIN_DIR = Path(sys.executable).parent
 START_TIMEOUT = 60.0
@@ -78,31 +79,6 @@ class Server:
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=30)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """Kill the whole group (tagifai serve -> mlflow -> bash -> uvicorn and its workers): TERM, then KILL."""
-    for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
-            time.sleep(0.1)
-        if process.poll() is not None and not _group_alive(process.pid):
-            break
-    process.wait(timeout=5)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeout: float = START_TIMEOUT) -> None:
@@ -163,47 +139,6 @@ def start_server(tracking_uri, tmp_path_factory) -> StartServer:
     return start
 
 
-# --- the server's processes, from /proc (Linux) ----------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            try:
-                found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return found
-
-
-def command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def worker_pids(pid: int) -> list[int]:
-    """uvicorn's worker processes under `tagifai serve --workers N` (multiprocessing spawn children, not the
-    resource tracker); none with one worker (it serves in-process)."""
-    return [c for c in children(pid)
-            if "multiprocessing.spawn" in command_line(c) and "resource_tracker" not in command_line(c)]
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of one process (VmRSS), in KiB; 0 if it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 @pytest.fixture(scope="session")
 def examples(request) -> tuple[str, str]:
     """(EXAMPLE_NLP, EXAMPLE_CV) from tests/conftest.py (conftests are not importable by module name)."""
@@ -223,7 +158,7 @@ def serve_helpers():
     return SimpleNamespace(free_port=free_port, env_without_venv=env_without_venv, env_with_venv=env_with_venv,
                            tagifai_serve_command=tagifai_serve_command, mlflow_serve_command=mlflow_serve_command,
                            running_server=running_server, stop_group=stop_group, worker_pids=worker_pids,
-                           rss_kib=rss_kib, children=children)
+                           ready_workers=ready_workers, rss_kib=rss_kib, children=children)
 
 
 @pytest.fixture(scope="session")

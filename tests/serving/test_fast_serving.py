@@ -3,16 +3,13 @@
 - a plain `dataframe_records` / `dataframe_split` table skips the DataFrame (serving.guard._plain_texts);
 - the response is written by one json.dumps, byte for byte MLflow's (serving.guard._predictions_to_json);
 - the prediction cache (off by default) returns the rows the model would;
-- MLflow's BaseHTTPMiddleware timeout is replaced by a pure-ASGI one with the same 504 (serving.timeout);
-- the connections of a multi-worker server get TCP_NODELAY (serving.nodelay).
+- MLflow's BaseHTTPMiddleware timeout is replaced by a pure-ASGI one with the same 504 (serving.timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
-import asyncio.base_events
 import io
-import socket
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,7 +17,7 @@ import pandas as pd
 import pytest
 from mlflow.pyfunc import scoring_server
 
-from serving import guard, nodelay
+from serving import guard
 from serving.guard import GuardedModel, PredictionCache
 from serving.settings import ServeSettings
 from serving.timeout import TIMEOUT_MESSAGE, RequestTimeout, pure_asgi_timeout
@@ -220,19 +217,3 @@ def test_mlflows_timeout_middleware_is_replaced(monkeypatch):
     assert app.user_middleware == []
     assert call(wrapped, "/ping")[0]["status"] == 200
     assert pure_asgi_timeout(app, 7) is app  # nothing (left) to replace: unchanged
-
-
-# --- TCP_NODELAY ----------------------------------------------------------------------------------------------------
-
-
-def test_nodelay_also_for_sockets_bound_with_protocol_zero(monkeypatch):
-    monkeypatch.setattr(asyncio.base_events, "_set_nodelay", asyncio.base_events._set_nodelay)
-    with socket.socket(socket.AF_INET) as sock:  # how uvicorn binds the socket its workers share
-        assert sock.proto == 0
-        asyncio.base_events._set_nodelay(sock)
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0  # asyncio's own check skips it
-        nodelay.enable()
-        asyncio.base_events._set_nodelay(sock)
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    with socket.socket(socket.AF_UNIX) as unix:
-        asyncio.base_events._set_nodelay(unix)  # not TCP: left alone, no error

@@ -32,18 +32,8 @@ def listening(port: int) -> bool:
 
 
 def ready_workers(server, helpers) -> list[int]:
-    """Workers that finished start-up: each writes its Prometheus files (<kind>_<pid>.db) once its app is built."""
-    ready = []
-    for pid in helpers.worker_pids(server.process.pid):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        metrics_dir = next((v.split(b"=", 1)[1].decode() for v in environ
-                            if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")), None)
-        if metrics_dir and any(Path(metrics_dir).glob(f"*_{pid}.db")):
-            ready.append(pid)
-    return ready
+    """Workers that are up: each says so in the server's log once it accepts connections."""
+    return helpers.ready_workers(server.process.pid, server.log())
 
 
 def wait_for(condition, timeout: float, what: str):

@@ -15,7 +15,6 @@ The fixtures that assemble them are in conftest.py. What the stack is:
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from serving.processes import stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -50,31 +51,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_group(process: subprocess.Popen, grace: float = 15.0) -> None:
-    """TERM the process group (script -> mlflow server -> uvicorn workers), KILL what is left after `grace` s."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
-            time.sleep(0.1)
-        if process.poll() is not None and not _group_alive(process.pid):
-            break
-    process.wait(timeout=5)
 
 
 @dataclass
