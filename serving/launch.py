@@ -116,8 +116,7 @@ def serve(settings: ServeSettings) -> int:
     """Check, fetch and load the model, then serve it until stopped; the exit code."""
     if settings.workers > 1:  # before prometheus_client is imported: it picks its storage at import
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tagifai-metrics-")
-    import uvicorn
-
+    from serving import uvicorn_server
     from serving.app import build_app
     from serving.logs import configure_logging
     from serving.prefork import serve_forked
@@ -133,8 +132,7 @@ def serve(settings: ServeSettings) -> int:
     print(f"serving {identity.name} version {identity.version} ({settings.model_uri}) on "
           f"http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr, flush=True)
     if settings.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, **options)
-        return 0
+        return 0 if uvicorn_server.serve(app, dict(options, host=settings.host, port=settings.port)) else 3
     try:  # the workers are forked from this process, model loaded (serving/prefork.py)
         return serve_forked(app, settings.host, settings.port, settings.workers, options)
     except OSError as exc:

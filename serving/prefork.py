@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable
 
-READY_LINE = "worker {pid} ready"
 QUICK_EXIT_S = 10.0  # a worker that dies sooner than this after its start did not fail under load ...
 MAX_QUICK_EXITS = 5  # ... and this many in a row means it cannot start: give up instead of forking forever
 KILL_AFTER_S = 10.0  # past the drain window, workers still running are killed
@@ -50,15 +49,9 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 def run_uvicorn(app, sock: socket.socket, options: dict) -> None:
     """A worker's life: uvicorn on its own socket until told to stop."""
-    import uvicorn
+    from serving import uvicorn_server
 
-    class Worker(uvicorn.Server):
-        async def startup(self, sockets=None):
-            await super().startup(sockets)
-            if self.started:  # operators (and the tests) see each worker come up and be replaced
-                print(READY_LINE.format(pid=os.getpid()), file=sys.stderr, flush=True)
-
-    Worker(uvicorn.Config(app, **options)).run(sockets=[sock])
+    uvicorn_server.serve(app, options, sockets=[sock])
 
 
 class Supervisor:
@@ -68,11 +61,12 @@ class Supervisor:
         self.sockets, self.run_worker, self.drain_s = sockets, run, drain_s
         self.workers: dict[int, tuple[int, float]] = {}  # pid -> (socket index, start time)
         self.stop_deadline: float | None = None
+        self.stop_requested = False  # set by the signal handler; acted on by the loop (no I/O in a handler)
         self.quick_exits = 0
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
         gc.freeze()  # objects made so far are shared: the GC must not touch (and so copy) their pages
         for index in range(len(self.sockets)):
             self._fork(index)
@@ -97,7 +91,11 @@ class Supervisor:
         self.workers[pid] = (index, time.monotonic())
 
     def _supervise(self) -> int:
+        code = 0
         while self.workers:
+            if self.stop_requested:
+                self.stop_requested = False
+                self._stop()
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -107,27 +105,35 @@ class Supervisor:
                 time.sleep(0.05)
                 continue
             index, started = self.workers.pop(pid, (None, 0.0))
-            if index is None or self.stop_deadline is not None:
+            if index is None:
                 continue
-            if not self._replace(pid, status, index, started):
-                return 1
-        return 0
+            if self.stop_deadline is not None:
+                print(f"worker {pid} stopped ({_how(status)}); {len(self.workers)} left", file=sys.stderr, flush=True)
+            elif not self._replace(pid, status, index, started):
+                code = 1
+        return code
 
     def _replace(self, pid: int, status: int, index: int, started: float) -> bool:
+        """Fork a new worker in the dead one's place; False (and stop the rest) if workers keep dying at start."""
         self.quick_exits = self.quick_exits + 1 if time.monotonic() - started < QUICK_EXIT_S else 0
-        how = f"signal {-os.waitstatus_to_exitcode(status)}" if os.WIFSIGNALED(status) else \
-            f"exit code {os.waitstatus_to_exitcode(status)}"
         if self.quick_exits >= MAX_QUICK_EXITS:
-            print(f"worker {pid} ended ({how}); workers keep failing at start, stopping", file=sys.stderr,
+            print(f"worker {pid} ended ({_how(status)}); workers keep failing at start, stopping", file=sys.stderr,
                   flush=True)
             self._stop()
             return False
-        print(f"worker {pid} ended ({how}); starting a new one", file=sys.stderr, flush=True)
+        print(f"worker {pid} ended ({_how(status)}); starting a new one", file=sys.stderr, flush=True)
         self._fork(index)
         return True
 
-    def _stop(self, *_signal) -> None:
+    def _request_stop(self, *_signal) -> None:
+        self.stop_requested = True
+        if self.stop_deadline is not None:  # a second signal: no more waiting
+            self.stop_deadline = 0.0
+
+    def _stop(self) -> None:
         if self.stop_deadline is None:
+            print(f"stopping {len(self.workers)} worker(s): in-flight requests get {self.drain_s:.0f} s",
+                  file=sys.stderr, flush=True)
             self.stop_deadline = time.monotonic() + self.drain_s + KILL_AFTER_S
             for sock in self.sockets:  # our copies would keep the port open (and new clients waiting) forever
                 sock.close()
@@ -138,6 +144,11 @@ class Supervisor:
         if self.stop_deadline is not None and time.monotonic() > self.stop_deadline:
             for pid in list(self.workers):
                 _signal_quietly(pid, signal.SIGKILL)
+
+
+def _how(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
 
 
 def _signal_quietly(pid: int, sig: int) -> None:

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-_READY = re.compile(r"^worker (\d+) ready$", re.MULTILINE)  # serving.prefork.READY_LINE
+_READY = re.compile(r"^worker (\d+) ready$", re.MULTILINE)  # serving.uvicorn_server.READY_LINE
 
 
 def children(pid: int) -> list[int]:

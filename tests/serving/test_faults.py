@@ -161,7 +161,11 @@ def test_sigterm_under_load_lets_in_flight_requests_finish(two_workers, serve_he
         terminated_at = time.monotonic()
         for thread in in_flight:
             thread.join(timeout=120)
-        code = server.process.wait(timeout=60)
+        try:
+            code = server.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 60 s after the in-flight requests ({results}); its log ends:\n"
+                        + "\n".join(line for line in server.log().splitlines() if not line.startswith("{"))[-2000:])
         stopped_after = time.monotonic() - terminated_at
     print(f"in flight: {results} ({rows} rows each); exit {code} after {stopped_after:.1f}s; small requests ok "
           f"{len(load.ok)}, refused after SIGTERM {len(load.errors)}")
