@@ -70,19 +70,24 @@ def model_identity(model_uri: str):
     return ModelIdentity("unregistered", info.model_id or info.run_id or "local")
 
 
+def one_line(exc: Exception) -> str:
+    """An exception's message on one line, bounded, for a start-up error."""
+    return " ".join(str(exc).split())[:300]
+
+
 def fetch_and_load(model_uri: str, dst: str):
-    """Download once (workers then load from local disk) and load once to prove the files are sound."""
+    """Download the model, check this environment against its requirements, load it (workers fork from here)."""
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst)
         for mismatch in environment.mismatches(local):
             print(f"warning: this environment differs from the model's: {mismatch}", file=sys.stderr, flush=True)
         with quiet_model_warnings():  # suppress_warnings: MLflow's slow requirements check, done just above
-            return local, mlflow.pyfunc.load_model(local, suppress_warnings=True)
+            return mlflow.pyfunc.load_model(local, suppress_warnings=True)
     except MlflowException as exc:
         detail = exc.message.splitlines()[0].replace(" Review the stack trace for more information.", "")
         raise ServeError(f"cannot load model '{model_uri}': {detail[:300]}") from None
     except Exception as exc:  # corrupted pickle, missing files, bad MLmodel ...
-        detail = " ".join(str(exc).split())[:300]
+        detail = one_line(exc)
         if not detail:
             detail = "a file ends too early (truncated?)" if isinstance(exc, EOFError) else "no detail"
         raise ServeError(f"cannot load model '{model_uri}': its files are broken or incomplete "
@@ -97,7 +102,7 @@ def warm_up(model, model_uri: str) -> None:
     try:
         model.predict(pd.DataFrame({"text": ["Fine-tuning a transformer to tag images and texts."]}))
     except Exception as exc:
-        detail = " ".join(str(exc).split())[:300] or "no detail"
+        detail = one_line(exc) or "no detail"
         raise ServeError(f"model '{model_uri}' loads but cannot predict ({type(exc).__name__}: {detail})") from None
 
 
@@ -124,7 +129,7 @@ def serve(settings: ServeSettings) -> int:
     mlflow.set_tracking_uri(config.tracking_uri())
     check_uri_policy(settings.model_uri, settings.allow_local_model)
     identity = resolve_identity(settings.model_uri)
-    _, model = fetch_and_load(settings.model_uri, tempfile.mkdtemp(prefix="tagifai-serve-"))
+    model = fetch_and_load(settings.model_uri, tempfile.mkdtemp(prefix="tagifai-serve-"))
     warm_up(model, settings.model_uri)
     configure_logging()
     app = build_app(model, settings, identity)
@@ -146,6 +151,6 @@ def resolve_identity(model_uri: str):
         raise ServeError(f"model URI '{model_uri}' does not resolve on {config.tracking_uri()}: "
                          f"{exc.message.splitlines()[0][:300]}") from None
     except Exception as exc:  # e.g. an MLmodel file that is not YAML
-        detail = " ".join(str(exc).split())[:300] or "no detail"
+        detail = one_line(exc) or "no detail"
         raise ServeError(f"cannot read model '{model_uri}': its files are broken or incomplete "
                          f"({type(exc).__name__}: {detail})") from None

@@ -21,6 +21,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from serving import uvicorn_server
+
 QUICK_EXIT_S = 10.0  # a worker that dies sooner than this after its start did not fail under load ...
 MAX_QUICK_EXITS = 5  # ... and this many in a row means it cannot start: give up instead of forking forever
 KILL_AFTER_S = 10.0  # past the drain window, workers still running are killed
@@ -45,13 +47,6 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.close()
         raise
     return sockets
-
-
-def run_uvicorn(app, sock: socket.socket, options: dict) -> None:
-    """A worker's life: uvicorn on its own socket until told to stop."""
-    from serving import uvicorn_server
-
-    uvicorn_server.serve(app, options, sockets=[sock])
 
 
 class Supervisor:
@@ -162,4 +157,4 @@ def serve_forked(app, host: str, port: int, workers: int, options: dict) -> int:
     """Bind, fork `workers` workers running `app`, supervise them; the exit code for the launcher."""
     sockets = bind_sockets(host, port, workers)
     drain = float(options.get("timeout_graceful_shutdown") or 0)
-    return Supervisor(sockets, lambda sock: run_uvicorn(app, sock, options), drain).run()
+    return Supervisor(sockets, lambda sock: uvicorn_server.serve(app, options, sockets=[sock]), drain).run()

@@ -10,7 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
-_READY = re.compile(r"^worker (\d+) ready$", re.MULTILINE)  # serving.uvicorn_server.READY_LINE
+from serving.uvicorn_server import READY_LINE
+
+_READY = re.compile("^" + re.escape(READY_LINE).replace(re.escape("{pid}"), r"(\d+)") + "$", re.MULTILINE)
 
 
 def children(pid: int) -> list[int]:
