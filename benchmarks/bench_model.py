@@ -19,7 +19,6 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,15 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 from tagifai import config  # noqa: E402
 from tagifai.args import TrainArgs  # noqa: E402
+from tagifai.cost import MAX_COST_RATIO, original_args  # noqa: E402
 from tagifai.data import load_projects  # noqa: E402
 from tagifai.preprocess import clean_texts  # noqa: E402
 from tagifai.train import fit  # noqa: E402
 
-MAX_RATIO = 1.5
-# The original design: char_wb (2,5) TF-IDF, oversampling, SGD with log loss (its other defaults kept).
-ORIGINAL = TrainArgs(analyzer="char_wb", char_ngram_min=2, ngram_max_range=5, sublinear_tf=False, min_df=1,
-                     max_df=1.0, stem=False, classifier="sgd", loss="log_loss", alpha=1e-4,
-                     class_balance="oversample", tune_threshold=False)
+MAX_RATIO = MAX_COST_RATIO
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,6 +66,9 @@ def clear_caches(predictor) -> None:
         words = getattr(block, "_words", None)
         if words is not None:
             words.clear()
+    embedding = getattr(predictor.pipeline.steps[0][1], "embedding", None)
+    if embedding is not None:
+        embedding.__dict__.pop("_cache", None)  # per-word token vectors
 
 
 def _cold_per_row(predictor, batches: list[list[str]]) -> float:
@@ -108,9 +107,11 @@ def measure(models: dict, texts: list[str], args: argparse.Namespace) -> dict:
 
 def n_features(predictor) -> int:
     vec = predictor.pipeline.steps[0][1]
+    dense = getattr(vec, "n_dense_", 0)
+    vec = getattr(vec, "tfidf", vec)
     if hasattr(vec, "vocabulary_"):
-        return len(vec.vocabulary_)
-    return sum(len(t.vocabulary_) for _, t in vec.transformer_list)
+        return len(vec.vocabulary_) + dense
+    return sum(len(t.vocabulary_) for _, t in vec.transformer_list) + dense
 
 
 def describe(args: TrainArgs) -> str:
@@ -119,7 +120,8 @@ def describe(args: TrainArgs) -> str:
     features = {"char_wb": char, "word": word, "union": f"{word} + {char}"}[args.analyzer]
     clf = {"sgd": f"SGD {args.loss}", "logreg": "logistic regression", "svm": "linear SVM (calibrated)",
            "nbsvm": "NB-SVM (calibrated)"}[args.classifier]
-    return f"{features} TF-IDF + {clf}"
+    embedding = "" if args.embedding == "none" else f" + {args.embedding} static embeddings"
+    return f"{features} TF-IDF{embedding} + {clf}"
 
 
 def render(results: dict, info: dict) -> str:
@@ -179,10 +181,8 @@ def main() -> int:
     args = parse_args()
     df, _ = load_projects(config.DATA_PATH)
     champion_args = TrainArgs.from_file(args.args_file)
-    original_args = replace(ORIGINAL, seed=champion_args.seed, val_size=champion_args.val_size,
-                            test_size=champion_args.test_size, min_freq=champion_args.min_freq)
     print("training the original design's model and the champion configuration ...", flush=True)
-    fitted = {"original": fit(df, original_args), "champion": fit(df, champion_args)}
+    fitted = {"original": fit(df, original_args(champion_args)), "champion": fit(df, champion_args)}
     models = {name: result.predictor for name, result in fitted.items()}
     texts = df["text"].tolist()
     results = measure(models, texts, args)
@@ -193,7 +193,7 @@ def main() -> int:
         "args_file": str(args.args_file.relative_to(ROOT) if args.args_file.is_relative_to(ROOT) else args.args_file),
         **{name: {"description": describe(a), "features": n_features(models[name]),
                   "test_f1": fitted[name].performance["overall"]["f1"], "args": a.to_params()}
-           for name, a in (("original", original_args), ("champion", champion_args))},
+           for name, a in (("original", original_args(champion_args)), ("champion", champion_args))},
     }
     from rich.console import Console
     from rich.table import Table

@@ -32,7 +32,7 @@ RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "jobli
 
 
 def requirements(predictor: Predictor) -> list[str]:
-    packages = list(RUNTIME_PACKAGES) + (["nltk"] if predictor.stem else [])
+    packages = list(RUNTIME_PACKAGES) + (["nltk"] if predictor.stems else [])
     return [f"{name}=={version(name)}" for name in packages]
 
 

@@ -16,12 +16,15 @@ CHOICES = {
     "learning_rate": ("optimal", "constant", "adaptive"),
     "class_balance": ("oversample", "weights", "none"),
     "threshold_method": ("val", "oof"),
+    "embedding": ("none", "minilm64"),
 }
 # Arguments that only mean something for one classifier; the others are not logged, so no
 # run ever shows a parameter that had no effect (the original logged power_t and ignored it).
-CLASSIFIER_ONLY = {"loss": "sgd", "learning_rate": "sgd", "eta0": "sgd", "num_epochs": "sgd"}
+CLASSIFIER_ONLY = {"loss": "sgd", "learning_rate": "sgd", "eta0": "sgd", "num_epochs": "sgd",
+                   "unclaimed_to_other": ("svm", "nbsvm")}
 # Arguments that only mean something when another argument has a given value (same reason).
-ONLY_WHEN = {"threshold_method": ("tune_threshold", True), "min_threshold": ("tune_threshold", True)}
+ONLY_WHEN = {"threshold_method": ("tune_threshold", True), "min_threshold": ("tune_threshold", True),
+             "embedding_scale": ("embedding", "minilm64")}
 THRESHOLD_FOLDS = 3  # folds of the out-of-fold probabilities the threshold is tuned on (threshold_method=oof)
 
 
@@ -50,12 +53,18 @@ class TrainArgs:
     tune_threshold: bool = True
     threshold_method: str = "val"
     min_threshold: float = 0.0
+    # Static token embeddings beside the TF-IDF features (tagifai.embeddings); "none": TF-IDF only.
+    embedding: str = "none"
+    embedding_scale: float = 1.0
+    # svm / nbsvm: this share of the probability no one-vs-rest model claims goes to `other` (tagifai.calibrated).
+    unclaimed_to_other: float = 0.0
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise InvalidArgsError(f"{name}={getattr(self, name)!r}: must be one of {', '.join(allowed)}")
-        positive = ("alpha", "eta0", "num_epochs", "min_df", "ngram_max_range", "word_ngram_max", "char_ngram_min")
+        positive = ("alpha", "eta0", "embedding_scale", "num_epochs", "min_df", "ngram_max_range", "word_ngram_max",
+                    "char_ngram_min")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise InvalidArgsError(f"{name}={getattr(self, name)!r}: must be > 0")
@@ -64,6 +73,8 @@ class TrainArgs:
                 f"ngram_max_range={self.ngram_max_range}: must be >= {self.char_ngram_min} "
                 f"(char n-grams start at char_ngram_min={self.char_ngram_min})"
             )
+        if not 0 <= self.unclaimed_to_other <= 1:
+            raise InvalidArgsError(f"unclaimed_to_other={self.unclaimed_to_other!r}: must be in [0, 1]")
         if not 0 <= self.min_threshold < 1:
             raise InvalidArgsError(f"min_threshold={self.min_threshold!r}: must be in [0, 1)")
         if not 0 < self.max_df <= 1:
@@ -79,6 +90,12 @@ class TrainArgs:
             raise InvalidArgsError(
                 f"val_size + test_size = {self.val_size + self.test_size:g}: must be < 1 (nothing left to train on)"
             )
+
+    @property
+    def stem_when_cleaning(self) -> bool:
+        """Stem in tagifai.preprocess (the texts the pipeline gets), unless the embedding needs the words: then
+        the features stem for the TF-IDF themselves (tagifai.features.TextAndEmbedding)."""
+        return self.stem and self.embedding == "none"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainArgs:
@@ -103,9 +120,13 @@ class TrainArgs:
         """Every argument that has an effect with this classifier (and these settings)."""
         return {
             k: v for k, v in asdict(self).items()
-            if CLASSIFIER_ONLY.get(k, self.classifier) == self.classifier
+            if self.classifier in _as_tuple(CLASSIFIER_ONLY.get(k, self.classifier))
             and (k not in ONLY_WHEN or getattr(self, ONLY_WHEN[k][0]) == ONLY_WHEN[k][1])
         }
+
+
+def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else (value,)
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

@@ -16,18 +16,25 @@ from sklearn.calibration import CalibratedClassifierCV
 
 
 class SigmoidCalibratedLinear(ClassifierMixin, BaseEstimator):
-    """Fitted only through `from_calibrated`; predict_proba equals the calibrated classifier's."""
+    """Fitted only through `from_calibrated`; predict_proba equals the calibrated classifier's (unless
+    `unclaimed_to` names a class)."""
 
-    def __init__(self, classes=None, coef=None, intercept=None, a=None, b=None):
+    def __init__(self, classes=None, coef=None, intercept=None, a=None, b=None, unclaimed_to=None,
+                 unclaimed_share=1.0):
         self.classes = classes
         self.coef = coef
         self.intercept = intercept
         self.a = a
         self.b = b
+        self.unclaimed_to = unclaimed_to
+        self.unclaimed_share = unclaimed_share
 
     @classmethod
-    def from_calibrated(cls, clf) -> SigmoidCalibratedLinear | None:
-        """The compact form of a fitted CalibratedClassifierCV, or None when it is not one this can express."""
+    def from_calibrated(cls, clf, unclaimed_to=None, unclaimed_share=1.0) -> SigmoidCalibratedLinear | None:
+        """The compact form of a fitted CalibratedClassifierCV, or None when it is not one this can express.
+
+        `unclaimed_to` (a class, e.g. `other`): the probability that no one-vs-rest model claims goes to it
+        (see predict_proba), or `unclaimed_share` of it; None keeps scikit-learn's numbers."""
         if not isinstance(clf, CalibratedClassifierCV) or clf.method != "sigmoid":
             return None
         if len(getattr(clf, "calibrated_classifiers_", ())) != 1:
@@ -47,6 +54,8 @@ class SigmoidCalibratedLinear(ClassifierMixin, BaseEstimator):
             intercept=np.asarray(estimator.intercept_, dtype=np.float64).ravel(),
             a=np.array([c.a_ for c in calibrated.calibrators], dtype=np.float64),
             b=np.array([c.b_ for c in calibrated.calibrators], dtype=np.float64),
+            unclaimed_to=unclaimed_to if unclaimed_to in set(np.asarray(clf.classes_).tolist()) else None,
+            unclaimed_share=unclaimed_share,
         )
         out.classes_ = out.classes
         out.n_features_in_ = coef.shape[1]
@@ -65,6 +74,13 @@ class SigmoidCalibratedLinear(ClassifierMixin, BaseEstimator):
         if len(self.classes) == 2:
             proba = np.hstack([1.0 - p, p])
         else:
+            if getattr(self, "unclaimed_to", None) is not None:
+                # Each class's calibrated one-vs-rest probability is P(this tag | text). When they sum to less
+                # than 1, the rest is the chance that no tag applies, which is what the catch-all class means:
+                # text unlike any training project ("Our team orders pizza every Friday.") goes there, instead
+                # of being normalised into whichever tag is least unlikely.
+                other = int(np.flatnonzero(self.classes == self.unclaimed_to)[0])
+                p[:, other] += self.unclaimed_share * np.maximum(1.0 - p.sum(axis=1), 0.0)
             total = p.sum(axis=1, keepdims=True)
             proba = np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[1]), where=total != 0)
         proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0

@@ -263,6 +263,7 @@ def optimize(
 ) -> None:
     """Search features and classifiers with Optuna; objective: repeated stratified CV F1 on train + val."""
     from tagifai.args import TrainArgs
+    from tagifai.search import is_feasible
     from tagifai.search import optimize as do_optimize
 
     _init_tracking()
@@ -278,13 +279,14 @@ def optimize(
     typer.echo(f"trials: {summary['trials']} in {summary['duration_s']:.0f}s")
     if summary["baseline"]:
         typer.echo(f"trial 0 ({args_file.name}): cv f1={summary['baseline']['cv_f1_mean']:.4f}")
-    feasible = result.best_trial.user_attrs.get("behaviour_failures") == 0
-    typer.echo(f"best: trial {result.best_trial.number} cv f1={mean:.4f}±{std:.4f}"
-               f"{'' if feasible else ' (fails behavioural tests: no trial passed them all)'}")
+    best = summary["best"]
+    infeasible = "" if is_feasible(result.best_trial) else " (no trial passed every case within the cost limit)"
+    typer.echo(f"best: trial {best['trial']} cv f1={mean:.4f}±{std:.4f}, cost {best['cost_ratio']:.2f}x the "
+               f"original{infeasible}")
     top = summary["best_unconstrained"]
     if top and top["trial"] != result.best_trial.number:
-        typer.echo(f"best cv f1 of any trial: trial {top['trial']} {top['cv_f1_mean']:.4f} "
-                   f"(fails behavioural cases {', '.join(top['failed_cases'] or [])})")
+        typer.echo(f"best cv f1 of any trial: trial {top['trial']} {top['cv_f1_mean']:.4f}, cost "
+                   f"{top['cost_ratio']:.2f}x (fails behavioural cases: {', '.join(top['failed_cases'] or []) or '-'})")
     _echo_json(result.summary["best"]["args"])
     if write_args:
         typer.echo(f"wrote {write_args}")
@@ -317,7 +319,8 @@ def gate(model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to check
     except TagifaiError as exc:
         fail(str(exc))
     for kind, counts in result.behaviour.summary().items():
-        typer.echo(f"behaviour {kind}: {counts['passed']}/{counts['total']} passed")
+        if counts["total"]:
+            typer.echo(f"behaviour {kind}: {counts['passed']}/{counts['total']} passed")
     for case in result.behaviour.limitations:
         typer.echo(f"known limitation {case.name} (not gating): {'passes' if case.passed else 'fails'}")
     for check in result.slices:

@@ -9,12 +9,15 @@ although the n-grams of a document are just those of its words, and words repeat
 dtypes in the same order: counts -> (sublinear) tf -> idf -> row norm -> hstack -> decision function ->
 probabilities. A char_wb vectorizer caches each word's in-vocabulary n-gram ids (counts are integers, so summing
 them per word is exact). Anything it does not recognise is left to scikit-learn (`compile` returns None, or
-the classifier's own `predict_proba` runs, without its parameter validation). tests/tagifai/test_fast_predict.py
-checks that features and probabilities equal the plain pipeline's.
+the classifier's own `predict_proba` runs, without its parameter validation). With static embeddings beside the
+TF-IDF (tagifai.features.TextAndEmbedding), the classifier's embedding weights are folded onto the vocabulary
+tokens once (`_fold_embedding`): the same probabilities up to rounding. tests/tagifai/test_fast_predict.py checks
+that features and probabilities equal the plain pipeline's.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -25,6 +28,9 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.extmath import safe_sparse_dot, softmax
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace_csr_row_normalize_l2
+
+from tagifai.calibrated import SigmoidCalibratedLinear
+from tagifai.features import TextAndEmbedding
 
 WORD_CACHE_SIZE = 50_000  # words per char_wb vectorizer (~a few MB); cleared when full
 _NORMALIZERS = {"l1": inplace_csr_row_normalize_l1, "l2": inplace_csr_row_normalize_l2, None: None}
@@ -163,19 +169,47 @@ def _unchecked(method: Callable) -> Callable:
     return call
 
 
+def _fold_embedding(clf, hybrid: TextAndEmbedding):
+    """The classifier with its embedding weights moved onto the tokens: a copy whose last coefficients are
+    `vectors @ weights * scale / norm`, one row per vocabulary token (None if it is not a linear model this knows).
+
+    A text's embedding is (token frequencies) @ vectors * scale / norm, so its scores are (token frequencies) @
+    (vectors @ weights) * scale / norm: the 64 dense columns per text become ~10-30 sparse token shares, and the
+    table product is done once, here. The same numbers up to rounding (~1e-12 in probabilities).
+    """
+    emb, n_dense = hybrid.embedding, hybrid.n_dense_
+    table = emb.vectors_ * (emb.scale / emb.norm_)
+    folded = copy.copy(clf)
+    if type(clf) is SigmoidCalibratedLinear:  # coef: (n_features, n_scores)
+        folded.coef = np.ascontiguousarray(np.vstack([clf.coef[:-n_dense], table @ clf.coef[-n_dense:]]))
+    elif type(clf) in (SGDClassifier, LogisticRegression):  # coef_: (n_scores, n_features)
+        folded.coef_ = np.hstack([clf.coef_[:, :-n_dense], clf.coef_[:, -n_dense:] @ table.T])
+        folded.n_features_in_ = folded.coef_.shape[1]
+    else:
+        return None
+    return folded
+
+
 class FastPipeline:
     """`predict_proba(texts)` equal to `pipeline.predict_proba(texts)` for the pipelines `compile` accepts."""
 
-    def __init__(self, blocks: list[_Tfidf], predict_proba: Callable):
+    def __init__(self, blocks: list[_Tfidf], predict_proba: Callable, hybrid: TextAndEmbedding | None = None):
         self.blocks = blocks
         self._predict_proba = predict_proba
+        # TF-IDF beside a static embedding: the features stem for the TF-IDF, and the embedding enters as token
+        # frequencies (the classifier was folded onto them: _fold_embedding).
+        self.hybrid = hybrid
 
     @classmethod
     def compile(cls, pipeline) -> FastPipeline | None:
-        """None unless the pipeline is Pipeline([TF-IDF or FeatureUnion of TF-IDFs, classifier])."""
+        """None unless the pipeline is Pipeline([features, classifier]), the features being a TF-IDF, a
+        FeatureUnion of TF-IDFs, or either of those in a TextAndEmbedding."""
         if type(pipeline) is not Pipeline or len(pipeline.steps) != 2:
             return None
         vectorizer, clf = pipeline.steps[0][1], pipeline.steps[1][1]
+        hybrid = vectorizer if type(vectorizer) is TextAndEmbedding else None
+        if hybrid is not None:
+            vectorizer = hybrid.tfidf
         if type(vectorizer) is FeatureUnion:
             if vectorizer.transformer_weights is not None:
                 return None
@@ -184,11 +218,19 @@ class FastPipeline:
             parts = [vectorizer]
         if not parts or not all(_Tfidf.supports(p) for p in parts) or not hasattr(clf, "predict_proba"):
             return None
+        if hybrid is not None:
+            clf = _fold_embedding(clf, hybrid)
+            if clf is None:
+                return None
         proba = _linear_proba(clf) or _unchecked(clf.predict_proba)
-        return cls([_Tfidf(p) for p in parts], proba)
+        return cls([_Tfidf(p) for p in parts], proba, hybrid)
 
     def transform(self, texts: Sequence[str]):
-        blocks = [block.transform(texts) for block in self.blocks]
+        hybrid = self.hybrid
+        tfidf_texts = texts if hybrid is None else hybrid._stemmed(texts)
+        blocks = [block.transform(tfidf_texts) for block in self.blocks]
+        if hybrid is not None:
+            blocks.append(sp.csr_array(hybrid.embedding.token_frequencies(texts)))
         return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csr")
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

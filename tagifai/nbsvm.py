@@ -16,17 +16,20 @@ from sklearn.utils.validation import check_is_fitted
 
 
 class NBSVMClassifier(ClassifierMixin, BaseEstimator):
-    """`C` is the SVM's inverse regularisation; `nb_alpha` the naive-Bayes smoothing of the feature counts."""
+    """`C` is the SVM's inverse regularisation; `nb_alpha` the naive-Bayes smoothing of the feature counts.
+    The last `n_dense` features are dense real values (embeddings), not counts: their ratio is 1."""
 
-    def __init__(self, C: float = 1.0, nb_alpha: float = 1.0, random_state: int | None = None):
+    def __init__(self, C: float = 1.0, nb_alpha: float = 1.0, n_dense: int = 0, random_state: int | None = None):
         self.C = C
         self.nb_alpha = nb_alpha
+        self.n_dense = n_dense
         self.random_state = random_state
 
     def _ratios(self, present: sp.csr_matrix, member: np.ndarray) -> np.ndarray:
-        p = self.nb_alpha + np.asarray(present[member].sum(axis=0)).ravel()
-        q = self.nb_alpha + np.asarray(present[~member].sum(axis=0)).ravel()
-        return np.log((p / p.sum()) / (q / q.sum()))
+        n_counts = present.shape[1] - self.n_dense
+        p = self.nb_alpha + np.asarray(present[member].sum(axis=0)).ravel()[:n_counts]
+        q = self.nb_alpha + np.asarray(present[~member].sum(axis=0)).ravel()[:n_counts]
+        return np.concatenate([np.log((p / p.sum()) / (q / q.sum())), np.ones(self.n_dense)])
 
     def fit(self, X, y, sample_weight=None) -> NBSVMClassifier:
         X = sp.csr_matrix(X, dtype=np.float64)

@@ -86,6 +86,11 @@ class Predictor:
     stem: bool = False
 
     @property
+    def stems(self) -> bool:
+        """Whether predicting stems words (when cleaning, or in the features): then it needs nltk."""
+        return self.stem or bool(getattr(self.pipeline.steps[0][1], "stem", False))
+
+    @property
     def classes(self) -> np.ndarray:
         return self.pipeline.classes_
 

@@ -17,6 +17,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from tagifai.args import THRESHOLD_FOLDS, TrainArgs
 from tagifai.calibrated import SigmoidCalibratedLinear
+from tagifai.config import OTHER_TAG
 from tagifai.evaluate import evaluate
 from tagifai.features import build_vectorizer
 from tagifai.nbsvm import NBSVMClassifier
@@ -44,7 +45,7 @@ def prepare(df: pd.DataFrame, args: TrainArgs) -> tuple[pd.DataFrame, dict[str, 
     """Add `label` (mapped tag) and `clean` (cleaned text) columns."""
     mapping = label_mapping(df["tag"].tolist(), min_freq=args.min_freq)
     out = df.assign(label=apply_mapping(df["tag"], mapping))
-    out["clean"] = clean_texts(out["text"], lower=args.lower, stem=args.stem)
+    out["clean"] = clean_texts(out["text"], lower=args.lower, stem=args.stem_when_cleaning)
     return out, mapping
 
 
@@ -96,7 +97,8 @@ def _calibrated(estimator, X, y, args: TrainArgs):
     (tagifai.calibrated: the same probabilities without scikit-learn's per-call overhead)."""
     clf = CalibratedClassifierCV(estimator, method="sigmoid", cv=3, ensemble=False)
     clf.fit(X, y, sample_weight=_sample_weights(y, args))
-    return SigmoidCalibratedLinear.from_calibrated(clf) or clf
+    unclaimed_to = OTHER_TAG if args.unclaimed_to_other > 0 else None
+    return SigmoidCalibratedLinear.from_calibrated(clf, unclaimed_to, args.unclaimed_to_other) or clf
 
 
 def _fit_svm(X, y, args: TrainArgs):
@@ -104,9 +106,10 @@ def _fit_svm(X, y, args: TrainArgs):
     return _calibrated(LinearSVC(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed), X, y, args)
 
 
-def _fit_nbsvm(X, y, args: TrainArgs):
+def _fit_nbsvm(X, y, args: TrainArgs, n_dense: int):
     """NB-SVM (naive-Bayes-scaled linear SVM, folded into one linear model); probabilities as for `svm`."""
-    return _calibrated(NBSVMClassifier(C=1.0 / (args.alpha * X.shape[0]), random_state=args.seed), X, y, args)
+    nbsvm = NBSVMClassifier(C=1.0 / (args.alpha * X.shape[0]), n_dense=n_dense, random_state=args.seed)
+    return _calibrated(nbsvm, X, y, args)
 
 
 def _fit_logreg(X, y, args: TrainArgs) -> LogisticRegression:
@@ -139,7 +142,7 @@ def _fit_pipeline(
     elif args.classifier == "svm":
         clf = _fit_svm(X, y, args)
     elif args.classifier == "nbsvm":
-        clf = _fit_nbsvm(X, y, args)
+        clf = _fit_nbsvm(X, y, args, n_dense=getattr(vectorizer, "n_dense_", 0))
     else:
         clf = _fit_logreg(X, y, args)
     return Pipeline([("tfidf", vectorizer), ("clf", clf)])
@@ -183,7 +186,8 @@ def fit_model(
         threshold, _ = tune_threshold(train["label"].to_numpy(), oof, oof_classes, minimum=args.min_threshold)
         pred = apply_threshold(proba_val, classes, threshold)
         val_f1 = float(f1_score(y_val, pred, average="weighted", zero_division=0))
-    return FittedModel(Predictor(pipeline, threshold, lower=args.lower, stem=args.stem), val_f1, base_f1)
+    predictor = Predictor(pipeline, threshold, lower=args.lower, stem=args.stem_when_cleaning)
+    return FittedModel(predictor, val_f1, base_f1)
 
 
 def fit(df: pd.DataFrame, args: TrainArgs, on_epoch: EpochCallback | None = None) -> FitResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 import pytest
 
@@ -108,9 +108,12 @@ def test_unreadable_args_file(tmp_path):
         TrainArgs.from_file(tmp_path / "missing.json")
 
 
-def test_to_params_for_sgd_has_every_argument():
+def test_to_params_for_sgd_has_every_argument_that_has_an_effect():
     args = TrainArgs(classifier="sgd")
-    assert args.to_params() == asdict(args)
+    not_for_sgd = {"embedding_scale", "unclaimed_to_other"}
+    assert args.to_params() == {k: v for k, v in asdict(args).items() if k not in not_for_sgd}
+    with_embedding = replace(args, embedding="minilm64", embedding_scale=0.5)
+    assert with_embedding.to_params() == {k: v for k, v in asdict(with_embedding).items() if k != "unclaimed_to_other"}
 
 
 @pytest.mark.parametrize("classifier", [c for c in CHOICES["classifier"] if c != "sgd"])
@@ -120,4 +123,6 @@ def test_to_params_drops_sgd_only_args_for_other_classifiers(classifier):
         assert sgd_only not in params
     assert params["classifier"] == classifier
     assert params["alpha"] == TrainArgs().alpha  # alpha means something to every classifier
-    assert set(params) == {f.name for f in fields(TrainArgs)} - {"loss", "learning_rate", "eta0", "num_epochs"}
+    calibrated_only = set() if classifier in ("svm", "nbsvm") else {"unclaimed_to_other"}
+    assert set(params) == {f.name for f in fields(TrainArgs)} - {"loss", "learning_rate", "eta0", "num_epochs",
+                                                                 "embedding_scale", *calibrated_only}

@@ -41,12 +41,14 @@ def test_every_sampled_parameter_is_logged_for_its_trial():
 
 def test_the_space_covers_the_choices_of_the_issue():
     seen = {name: {getattr(a, name) for _, a in sampled_args(120)}
-            for name in ("classifier", "analyzer", "class_balance", "sublinear_tf", "tune_threshold", "loss")}
+            for name in ("classifier", "analyzer", "class_balance", "sublinear_tf", "tune_threshold", "loss",
+                         "embedding")}
     assert seen["classifier"] == set(ALPHA_RANGES) == {"sgd", "logreg", "svm", "nbsvm"}
     assert seen["analyzer"] == {"word", "char_wb", "union"}
     assert seen["class_balance"] == {"weights", "oversample", "none"}
     assert seen["sublinear_tf"] == seen["tune_threshold"] == {True, False}
     assert seen["loss"] == {"log_loss", "modified_huber"}
+    assert seen["embedding"] == {"none", "minilm64"}
 
 
 @pytest.mark.parametrize("values", [
@@ -54,6 +56,7 @@ def test_the_space_covers_the_choices_of_the_issue():
     {"classifier": "nbsvm", "analyzer": "union", "alpha": 1e-3, "tune_threshold": True, "min_threshold": 0.4},
     {"classifier": "logreg", "analyzer": "word", "tune_threshold": False},
     {"classifier": "sgd", "analyzer": "char_wb", "loss": "modified_huber", "stem": True},
+    {"classifier": "nbsvm", "analyzer": "union", "stem": True, "embedding": "minilm64", "embedding_scale": 0.8},
 ])
 def test_trial_params_give_back_the_args(values):
     args = replace(TrainArgs(), **values)

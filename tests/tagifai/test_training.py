@@ -92,7 +92,7 @@ OPTIONS = [
     for name, values in CHOICES.items()
     for value in values
     if value != json.loads(config.ARGS_PATH.read_text())[name]
-] + [{"stem": True}]
+] + [{"stem": True}, {"unclaimed_to_other": 0.5}, {"embedding": "minilm64", "stem": True, "embedding_scale": 0.5}]
 
 
 @pytest.mark.parametrize("override", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
