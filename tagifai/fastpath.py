@@ -169,6 +169,28 @@ def _unchecked(method: Callable) -> Callable:
     return call
 
 
+def hstack_csr(blocks: list) -> sp.csr_array:
+    """`sp.hstack(blocks, format="csr")` for CSR blocks with the same rows, in a few numpy operations: scipy's
+    general path costs ~60 µs per call, a third of a one-row prediction. Each block's entries keep their order
+    within a row and follow the earlier blocks' entries of that row."""
+    n_rows = blocks[0].shape[0]
+    row_nnz = [np.diff(b.indptr) for b in blocks]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(sum(row_nnz), out=indptr[1:])
+    nnz = int(indptr[-1])
+    dtype = np.result_type(*(b.data.dtype for b in blocks))
+    data, indices = np.empty(nnz, dtype=dtype), np.empty(nnz, dtype=np.int64)
+    before, offset = indptr[:-1].copy(), 0  # where each row's next block starts; the block's column offset
+    for block, counts in zip(blocks, row_nnz):
+        rows = np.repeat(np.arange(n_rows), counts)
+        pos = before[rows] + np.arange(block.nnz) - block.indptr[rows]
+        data[pos], indices[pos] = block.data, block.indices + offset
+        before += counts
+        offset += block.shape[1]
+    index_dtype = np.int32 if max(nnz, offset) < np.iinfo(np.int32).max else np.int64
+    return sp.csr_array((data, indices.astype(index_dtype), indptr.astype(index_dtype)), shape=(n_rows, offset))
+
+
 def _fold_embedding(clf, hybrid: TextAndEmbedding):
     """The classifier with its embedding weights moved onto the tokens: a copy whose last coefficients are
     `vectors @ weights * scale / norm`, one row per vocabulary token (None if it is not a linear model this knows).
@@ -231,7 +253,7 @@ class FastPipeline:
         blocks = [block.transform(tfidf_texts) for block in self.blocks]
         if hybrid is not None:
             blocks.append(sp.csr_array(hybrid.embedding.token_frequencies(texts)))
-        return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csr")
+        return blocks[0] if len(blocks) == 1 else hstack_csr(blocks)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self._predict_proba(self.transform(texts))

@@ -266,3 +266,18 @@ def test_embedding_model_stems_in_its_features_not_when_cleaning(projects):
     from mlflow_model.packaging import requirements
 
     assert any(r.startswith("nltk==") for r in requirements(predictor))
+
+
+@pytest.mark.parametrize("shapes", [[(3, 4), (3, 2)], [(1, 5), (1, 1), (1, 3)], [(4, 3), (4, 3)], [(0, 2), (0, 3)]])
+def test_hstack_csr_equals_scipys(shapes):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(len(shapes))
+    blocks = [sp.random_array(shape, density=0.5, format="csr", rng=rng, dtype=dtype).astype(dtype)
+              for shape, dtype in zip(shapes, [np.float32, np.float64, np.float32])]
+    if shapes[0][0] == 4:
+        blocks[0] = sp.csr_array(blocks[0].shape, dtype=np.float32)  # a block with no entries at all
+    expected, got = sp.hstack(blocks, format="csr"), fastpath.hstack_csr(blocks)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert np.array_equal(got.toarray(), expected.toarray())
+    assert np.array_equal(got.indptr, expected.indptr) and np.array_equal(got.indices, expected.indices)
