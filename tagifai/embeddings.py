@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -65,7 +64,7 @@ def load_table(name: str) -> tuple[tuple[str, ...], np.ndarray]:
     matrix = np.load(EMBEDDINGS_DIR / TABLES[name])
     expected = json.loads((EMBEDDINGS_DIR / "manifest.json").read_text())["shape"][0]
     if matrix.shape[0] != len(vocab) or len(vocab) != expected:
-        raise ValueError(f"{Path(TABLES[name])}: {matrix.shape[0]} rows for {len(vocab)} vocabulary entries "
+        raise ValueError(f"{TABLES[name]}: {matrix.shape[0]} rows for {len(vocab)} vocabulary entries "
                          f"(manifest: {expected})")
     return vocab, matrix
 
@@ -83,7 +82,6 @@ class StaticEmbedding(TransformerMixin, BaseEstimator):
         # float64 (16 MB): scipy has no float16 product, and a float32 one would round differently from the
         # fast path's folded table (tagifai.fastpath), which a modified-Huber loss magnifies.
         self.vectors_ = table.astype(np.float64)
-        self.norm_ = 1.0
         norms = np.linalg.norm(self._pooled(texts), axis=1)
         self.norm_ = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
         self.n_features_in_ = 1

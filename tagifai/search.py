@@ -5,9 +5,9 @@ split is never touched), each fold re-running the whole training procedure. Befo
 model (trained as `tagifai train` would, on the train split; no test scoring) runs the behavioural tests and
 has its predict cost timed against the original design's model (tagifai.cost): a configuration that fails a
 case (the promotion gate would refuse it) or costs more than 1.5x the original per row (the issue's limit) is
-infeasible (two Optuna constraints, which TPE uses). Each fold's running mean goes to a median pruner, which may stop infeasible
-trials early; feasible ones always get their full CV. The winner is the feasible trial with the highest CV
-mean (or, if none is feasible, the one with the fewest failures).
+infeasible (two Optuna constraints, which TPE uses). Each fold's running mean goes to a median pruner, which
+may stop infeasible trials early; feasible ones always get their full CV. The winner is the feasible trial
+with the highest CV mean (or, if none is feasible, the one with the fewest failures).
 
 MLflow: one parent run per search (best args as params, study summary, trials table and plots as
 artifacts) and one nested run per trial (its args as params; cv_f1_mean / cv_f1_std, per-fold scores,
@@ -54,9 +54,9 @@ DEFAULT_EXPERIMENT = "tagifai-optimize"
 ALPHA_RANGES = {"sgd": (1e-6, 1e-3), "logreg": (1e-4, 3e-2), "svm": (1e-4, 3e-2), "nbsvm": (1e-4, 3e-2)}
 MIN_THRESHOLD_RANGE = (0.0, 0.6)
 MAX_DF_CHOICES = (0.5, 0.75, 1.0)
-EMBEDDING_SCALE_RANGE = (0.25, 2.0)
+EMBEDDING_SCALE_RANGE = (0.25, 2.0)  # the embedding block's norm against the TF-IDF block's (1)
 UNCLAIMED_RANGE = (0.0, 1.0)
-COST_BATCH = 1000  # the embedding block's norm against the TF-IDF block's (1)
+COST_BATCH = 1000
 # (trial, base args) -> the trial's args; `suggest_args` is the real one (tests pass a tiny one).
 SearchSpace = Callable[[optuna.Trial, TrainArgs], TrainArgs]
 
