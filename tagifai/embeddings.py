@@ -77,15 +77,24 @@ class StaticEmbedding(TransformerMixin, BaseEstimator):
         self.scale = scale
 
     def fit(self, texts, y=None) -> StaticEmbedding:
+        self._fit(texts)
+        return self
+
+    def fit_transform(self, texts, y=None) -> np.ndarray:
+        return self._fit(texts) * (self.scale / self.norm_)
+
+    def _fit(self, texts) -> np.ndarray:
+        """Load the table, set the norm from `texts`; their pooled vectors (before scaling), computed once."""
         vocab, table = load_table(self.name)
         self.vocab_ = list(vocab)
         # float64 (16 MB): scipy has no float16 product, and a float32 one would round differently from the
         # fast path's folded table (tagifai.fastpath), which a modified-Huber loss magnifies.
         self.vectors_ = table.astype(np.float64)
-        norms = np.linalg.norm(self._pooled(texts), axis=1)
+        pooled = self._pooled(texts)
+        norms = np.linalg.norm(pooled, axis=1)
         self.norm_ = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
         self.n_features_in_ = 1
-        return self
+        return pooled
 
     def transform(self, texts) -> np.ndarray:
         check_is_fitted(self, "vectors_")

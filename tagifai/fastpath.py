@@ -249,10 +249,10 @@ class FastPipeline:
 
     def transform(self, texts: Sequence[str]):
         hybrid = self.hybrid
-        tfidf_texts = texts if hybrid is None else hybrid._stemmed(texts)
+        tfidf_texts = texts if hybrid is None else hybrid.stemmed(texts)
         blocks = [block.transform(tfidf_texts) for block in self.blocks]
         if hybrid is not None:
-            blocks.append(sp.csr_array(hybrid.embedding.token_frequencies(texts)))
+            blocks.append(hybrid.embedding.token_frequencies(texts))
         return blocks[0] if len(blocks) == 1 else hstack_csr(blocks)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -49,7 +49,8 @@ class TextAndEmbedding(TransformerMixin, BaseEstimator):
         self.stem = stem
         self.lower = lower
 
-    def _stemmed(self, texts) -> list[str]:
+    def stemmed(self, texts) -> list[str]:
+        """The texts as the TF-IDF block reads them."""
         return [stem_words(t, self.lower) for t in texts] if self.stem else list(texts)
 
     def fit(self, texts, y=None) -> TextAndEmbedding:
@@ -58,12 +59,12 @@ class TextAndEmbedding(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, texts, y=None):
         texts = list(texts)
-        tfidf = self.tfidf.fit_transform(self._stemmed(texts))
-        dense = self.embedding.fit(texts).transform(texts)
+        tfidf = self.tfidf.fit_transform(self.stemmed(texts))
+        dense = self.embedding.fit_transform(texts)
         self.n_dense_ = dense.shape[1]
         return sp.hstack([tfidf, sp.csr_matrix(dense)], format="csr")
 
     def transform(self, texts):
         texts = list(texts)
-        tfidf = self.tfidf.transform(self._stemmed(texts))
+        tfidf = self.tfidf.transform(self.stemmed(texts))
         return sp.hstack([tfidf, sp.csr_matrix(self.embedding.transform(texts))], format="csr")
