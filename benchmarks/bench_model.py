@@ -56,25 +56,10 @@ def _per_row(fn, batches: list[list[str]]) -> float:
     return (time.perf_counter() - start) / rows
 
 
-def clear_caches(predictor) -> None:
-    """Forget every word seen: the stem cache of tagifai.preprocess and the fast path's per-word n-gram ids."""
-    from tagifai import preprocess
-
-    preprocess._stem.cache_clear()
-    fast = predictor._fast_pipeline() if hasattr(predictor, "_fast_pipeline") else None
-    for block in getattr(fast, "blocks", []):
-        words = getattr(block, "_words", None)
-        if words is not None:
-            words.clear()
-    embedding = getattr(predictor.pipeline.steps[0][1], "embedding", None)
-    if embedding is not None:
-        embedding.__dict__.pop("_cache", None)  # per-word token vectors
-
-
 def _cold_per_row(predictor, batches: list[list[str]]) -> float:
     total = 0.0
     for batch in batches:
-        clear_caches(predictor)
+        predictor.clear_caches()
         start = time.perf_counter()
         predictor.predict_proba(batch)
         total += time.perf_counter() - start

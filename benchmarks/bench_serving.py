@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving.processes import stop_group  # noqa: E402 - the repo is on sys.path from here
+from serving.processes import free_port, stop_group  # noqa: E402 - the repo is on sys.path from here
 
 BIN = Path(sys.executable).parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -58,12 +57,6 @@ HOST = "127.0.0.1"
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values, q: float) -> float:

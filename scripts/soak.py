@@ -22,7 +22,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,19 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving.processes import ready_workers, rss_kib, stop_group, worker_pids  # noqa: E402 - after the path
+from serving.processes import free_port, ready_workers, rss_kib, stop_group, worker_pids  # noqa: E402 - after the path
 
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 BATCH_MIX = {1: 0.50, 10: 0.30, 100: 0.15, 1000: 0.05}  # rows per request: share of requests
 MAX_GROWTH = 0.10
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 # --- load ------------------------------------------------------------------------------------------------

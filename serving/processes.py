@@ -6,11 +6,34 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Callable
+from typing import TypeVar
 from pathlib import Path
 
 from serving.uvicorn_server import READY_LINE
+
+T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str = "condition", interval: float = 0.05) -> T:
+    """The first truthy value of `condition()`, polled every `interval` seconds; TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"not within {timeout:.0f}s: {what}")
+
 
 _READY = re.compile("^" + re.escape(READY_LINE).replace(re.escape("{pid}"), r"(\d+)") + "$", re.MULTILINE)
 

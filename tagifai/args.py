@@ -58,6 +58,9 @@ class TrainArgs:
     embedding_scale: float = 1.0
     # svm / nbsvm: this share of the probability no one-vs-rest model claims goes to `other` (tagifai.calibrated).
     unclaimed_to_other: float = 0.0
+    # Refit on train + validation once validation has done its jobs (threshold, val_f1): 18% more data to learn
+    # from. val_f1 stays the score of the train-only fit, which has not seen validation.
+    refit_on_val: bool = False
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():

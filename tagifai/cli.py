@@ -260,6 +260,9 @@ def optimize(
                                                                          "(e.g. config/args.json)."),
     data: Path = typer.Option(config.DATA_PATH, help="Labeled projects CSV."),
     args_file: Path = typer.Option(config.ARGS_PATH, help="Arguments the search starts from (trial 0)."),
+    confirm_top: int = typer.Option(5, "--confirm-top", min=1, help="Feasible trials re-scored at the end."),
+    confirm_seeds: int = typer.Option(2, "--confirm-seeds", min=0,
+                                      help="More CV fold seeds for them (0: pick by the search's CV alone)."),
 ) -> None:
     """Search features and classifiers with Optuna; objective: repeated stratified CV F1 on train + val."""
     from tagifai.args import TrainArgs
@@ -270,7 +273,8 @@ def optimize(
     try:
         base = TrainArgs.from_file(args_file)
         result = do_optimize(n_trials=trials, timeout=timeout, experiment_name=experiment_name, data_path=data,
-                             base_args=base, write_args=write_args)
+                             base_args=base, write_args=write_args, confirm_top=confirm_top,
+                             confirm_seeds=confirm_seeds)
     except TagifaiError as exc:
         fail(str(exc), code=2)
     mean, std = result.best_cv
@@ -283,6 +287,10 @@ def optimize(
     infeasible = "" if is_feasible(result.best_trial) else " (no trial passed every case within the cost limit)"
     typer.echo(f"best: trial {best['trial']} cv f1={mean:.4f}±{std:.4f}, cost {best['cost_ratio']:.2f}x the "
                f"original{infeasible}")
+    if best["confirmed"]:
+        seeds = ", ".join(map(str, best["confirmed"]["fold_seeds"]))
+        typer.echo(f"confirmed over fold seeds {seeds}: cv f1={best['confirmed']['mean']:.4f}±"
+                   f"{best['confirmed']['std']:.4f} (best of the {len(summary['confirmation'])} finalists)")
     top = summary["best_unconstrained"]
     if top and top["trial"] != result.best_trial.number:
         typer.echo(f"best cv f1 of any trial: trial {top['trial']} {top['cv_f1_mean']:.4f}, cost "

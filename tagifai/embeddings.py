@@ -122,6 +122,9 @@ class StaticEmbedding(TransformerMixin, BaseEstimator):
         # A token repeated in a text appears once per occurrence: every product sums them (no COO -> CSR pass).
         return sp.csr_matrix((shares, flat, indptr), shape=(len(lengths), self.vectors_.shape[0]))
 
+    def clear_cache(self) -> None:
+        self.__dict__.pop("_cache", None)
+
     def _token_ids(self, word: str) -> np.ndarray:
         """A word's WordPiece token ids, cached per word (words repeat; tokenizing is pure Python)."""
         cache = self.__dict__.setdefault("_cache", {})

@@ -61,6 +61,10 @@ class _Tfidf:
                 and vec.analyzer in ("word", "char", "char_wb") and vec.norm in _NORMALIZERS
                 and hasattr(vec, "vocabulary_"))
 
+    def clear_cache(self) -> None:
+        if self._char_wb:
+            self._words.clear()
+
     def _analyzed_ids(self, doc: str) -> list[int]:
         vocabulary = self.vocabulary
         return [i for i in map(vocabulary.get, self._analyze(doc)) if i is not None]
@@ -246,6 +250,13 @@ class FastPipeline:
                 return None
         proba = _linear_proba(clf) or _unchecked(clf.predict_proba)
         return cls([_Tfidf(p) for p in parts], proba, hybrid)
+
+    def clear_caches(self) -> None:
+        """Forget every word seen (its n-gram ids, and token ids for the embedding)."""
+        for block in self.blocks:
+            block.clear_cache()
+        if self.hybrid is not None:
+            self.hybrid.embedding.clear_cache()
 
     def transform(self, texts: Sequence[str]):
         hybrid = self.hybrid

@@ -62,9 +62,12 @@ class TextAndEmbedding(TransformerMixin, BaseEstimator):
         tfidf = self.tfidf.fit_transform(self.stemmed(texts))
         dense = self.embedding.fit_transform(texts)
         self.n_dense_ = dense.shape[1]
-        return sp.hstack([tfidf, sp.csr_matrix(dense)], format="csr")
+        return _beside(tfidf, dense)
 
     def transform(self, texts):
         texts = list(texts)
-        tfidf = self.tfidf.transform(self.stemmed(texts))
-        return sp.hstack([tfidf, sp.csr_matrix(self.embedding.transform(texts))], format="csr")
+        return _beside(self.tfidf.transform(self.stemmed(texts)), self.embedding.transform(texts))
+
+
+def _beside(tfidf, dense: np.ndarray) -> sp.csr_matrix:
+    return sp.hstack([tfidf, sp.csr_matrix(dense)], format="csr")

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from tagifai.errors import InvalidInputError
 from tagifai.fastpath import FastPipeline
-from tagifai.preprocess import clean_texts
+from tagifai.preprocess import clean_texts, clear_stem_cache
 from tagifai.threshold import apply_threshold
 
 EMPTY_INPUT_MESSAGE = "List of texts to classify cannot be empty."
@@ -127,6 +127,17 @@ class Predictor:
         tags = apply_threshold(proba, classes, threshold)
         names = classes.tolist()
         return texts, tags.tolist(), _confidence(proba, names, tags).tolist(), names, proba.tolist()
+
+    def clear_caches(self) -> None:
+        """Forget every word seen: stems, and the fast path's per-word n-gram and token ids (for cold timings).
+        Predictions are unchanged."""
+        clear_stem_cache()
+        fast = self._fast_pipeline()
+        if fast is not None:
+            fast.clear_caches()
+        embedding = getattr(self.pipeline.steps[0][1], "embedding", None)
+        if embedding is not None:
+            embedding.clear_cache()  # the sklearn path's own
 
     def _fast_pipeline(self) -> FastPipeline | None:
         """Compiled once per pipeline object (and again if `pipeline` is replaced); never pickled."""

@@ -139,12 +139,22 @@ def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get("behaviour_failures", 1) == 0 and not _too_slow(trial)
 
 
-def pick_best(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """Highest CV mean among completed trials that pass the behavioural tests within the cost limit; if none
-    does, the one with the fewest behavioural failures (then within the limit, then the highest CV mean)."""
+def finalists(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
+    """The `top` feasible completed trials by CV mean (best first)."""
+    feasible = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and is_feasible(t)]
+    return sorted(feasible, key=lambda t: (-t.value, t.number))[:top]
+
+
+def pick_best(study: optuna.Study, confirmed: dict[int, float] | None = None) -> optuna.trial.FrozenTrial:
+    """Highest CV mean among completed trials that pass the behavioural tests within the cost limit (among the
+    `confirmed` finalists, their CV mean over every fold seed); if none is feasible, the one with the fewest
+    behavioural failures (then within the limit, then the highest CV mean)."""
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise TagifaiError("no trial completed: nothing to pick (raise --trials or --timeout)")
+    confirmed = confirmed or {}
+    if confirmed:
+        return max((t for t in complete if t.number in confirmed), key=lambda t: (confirmed[t.number], -t.number))
     feasible = [t for t in complete if is_feasible(t)]
     if feasible:
         return max(feasible, key=lambda t: (t.value, -t.number))
@@ -220,12 +230,38 @@ class _Objective:
                 mlflow.log_metrics({"cv_f1_mean_partial": float(np.mean(scores)), "cv_folds_done": len(scores)})
             else:
                 trial.set_user_attr("cv_f1_std", cv.std)
+                trial.set_user_attr("cv_scores", list(cv.scores))
                 mlflow.set_tag("trial_state", "COMPLETE")
                 mlflow.log_metrics({"cv_f1_mean": cv.mean, "cv_f1_std": cv.std})
             mlflow.log_metric("duration_s", time.monotonic() - started)
         if pruned:
             raise optuna.TrialPruned()
         return cv.mean
+
+
+def confirm(objective: _Objective, study: optuna.Study, top: int, extra_seeds: int,
+            on_done: Callable[[int], None] = lambda n: None) -> dict[int, dict]:
+    """Score the `top` feasible trials again on `extra_seeds` more fold assignments (fold seeds args.seed + 1,
+    + 2, ...): {trial number: mean and std over all their folds, fold seeds}.
+
+    Why: the best of many trials scored on one fold assignment is partly the luckiest (the winner's curse);
+    here the top configurations differ by less than the spread between fold seeds."""
+    out: dict[int, dict] = {}
+    if extra_seeds < 1:
+        return out
+    client = mlflow.MlflowClient()
+    for trial in finalists(study, top):
+        args = objective.space(optuna.trial.FixedTrial(trial.params), objective.base)
+        seeds = [args.seed + k for k in range(extra_seeds + 1)]
+        scores = list(trial.user_attrs["cv_scores"])  # fold seed args.seed, from the trial itself
+        for seed in seeds[1:]:
+            scores += cross_validate(objective.df, args, objective.n_splits, objective.n_repeats, seed=seed,
+                                     prepared=objective.prepared(args)).scores
+        out[trial.number] = {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "fold_seeds": seeds}
+        for name in ("mean", "std"):
+            client.log_metric(trial.user_attrs["run_id"], f"cv_f1_confirmed_{name}", out[trial.number][name])
+        on_done(trial.number)
+    return out
 
 
 def _progress() -> Progress:
@@ -248,7 +284,7 @@ def _importances(study: optuna.Study) -> dict[str, float]:
 
 
 def _summary(study: optuna.Study, best: optuna.trial.FrozenTrial, best_args: TrainArgs, settings: dict,
-             importances: dict[str, float], duration: float) -> dict:
+             importances: dict[str, float], duration: float, confirmation: dict[int, dict]) -> dict:
     states: dict[str, int] = {}
     for t in study.trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
@@ -263,9 +299,10 @@ def _summary(study: optuna.Study, best: optuna.trial.FrozenTrial, best_args: Tra
             "trial": best.number, "run_id": best.user_attrs.get("run_id"),
             "cv_f1_mean": best.value, "cv_f1_std": best.user_attrs.get("cv_f1_std"),
             "behaviour_failures": best.user_attrs.get("behaviour_failures"),
-            "cost_ratio": best.user_attrs.get("cost_ratio"),
+            "cost_ratio": best.user_attrs.get("cost_ratio"), "confirmed": confirmation.get(best.number),
             "params": best.params, "args": asdict(best_args),
         },
+        "confirmation": {str(n): c for n, c in confirmation.items()},
         "baseline": None if baseline is None else {
             "trial": baseline.number, "cv_f1_mean": baseline.value,
             "cv_f1_std": baseline.user_attrs.get("cv_f1_std"),
@@ -301,9 +338,11 @@ def optimize(
     data_path: Path = config.DATA_PATH, base_args: TrainArgs | None = None, n_splits: int = N_SPLITS,
     n_repeats: int = N_REPEATS, write_args: Path | None = None, show_progress: bool = True,
     search_space: SearchSpace = suggest_args,
-    enqueue_base: bool = True,
+    enqueue_base: bool = True, confirm_top: int = 5, confirm_seeds: int = 2,
 ) -> SearchResult:
-    """Run the search; log it to MLflow; optionally write the winning args (all fields) to `write_args`."""
+    """Run the search, then `confirm` its `confirm_top` best feasible trials on `confirm_seeds` more fold
+    assignments and pick among them; log it to MLflow; optionally write the winning args (all fields) to
+    `write_args`."""
     base = base_args or TrainArgs.from_file(config.ARGS_PATH)
     mlflow.set_tracking_uri(config.tracking_uri())
     df, _ = load_projects(data_path)
@@ -324,6 +363,7 @@ def optimize(
         "cv_data": "train+val (test split excluded)", "objective": "mean weighted F1 over folds",
         "sampler": "TPE (multivariate, group, seed=%d, 10 startup trials, behaviour and cost constraints)" % base.seed,
         "pruner": "MedianPruner(n_startup_trials=5, n_warmup_steps=4) on the running fold mean",
+        "confirmation": f"top {confirm_top} feasible trials re-scored on {confirm_seeds} more fold seeds",
     }
     objective = _Objective(df, base, n_splits, n_repeats, search_space)
     started = time.monotonic()
@@ -344,11 +384,15 @@ def optimize(
 
             # A configuration scikit-learn rejects (ValueError) fails its trial, not the search.
             study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[on_trial], catch=(ValueError,))
-        best = pick_best(study)
+            check = progress.add_task("confirm", total=len(finalists(study, confirm_top)) if confirm_seeds else 0,
+                                      status=f"top trials on {confirm_seeds} more fold seeds")
+            confirmation = confirm(objective, study, confirm_top, confirm_seeds,
+                                   on_done=lambda n: progress.advance(check))
+        best = pick_best(study, {n: c["mean"] for n, c in confirmation.items()})
         best_args = search_space(optuna.trial.FixedTrial(best.params), base)
         duration = time.monotonic() - started
         importances = _importances(study)
-        summary = _summary(study, best, best_args, settings, importances, duration)
+        summary = _summary(study, best, best_args, settings, importances, duration, confirmation)
         _log_parent(study, best, best_args, summary, importances)
     if write_args is not None:
         Path(write_args).write_text(json.dumps(asdict(best_args), indent=2) + "\n")
@@ -369,6 +413,9 @@ class _NoProgress:
     def update(self, *args, **kwargs):
         pass
 
+    def advance(self, *args, **kwargs):
+        pass
+
 
 def _log_parent(study, best, best_args: TrainArgs, summary: dict, importances: dict[str, float]) -> None:
     mlflow.log_params(best_args.to_params())
@@ -380,6 +427,8 @@ def _log_parent(study, best, best_args: TrainArgs, summary: dict, importances: d
         "n_trials_pruned": summary["trials"].get("PRUNED", 0),
         "duration_s": summary["duration_s"],
     })
+    if summary["best"]["confirmed"]:
+        mlflow.log_metrics({f"best_cv_f1_confirmed_{k}": summary["best"]["confirmed"][k] for k in ("mean", "std")})
     if summary["baseline"] is not None:
         mlflow.log_metric("baseline_cv_f1_mean", float(summary["baseline"]["cv_f1_mean"]))
     if summary["best_unconstrained"] is not None:

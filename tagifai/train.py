@@ -171,7 +171,8 @@ def fit_model(
 
     threshold_method `val` tunes the threshold on `val` (val_f1 is then the tuned, optimistic figure);
     `oof` tunes it on out-of-fold probabilities of `train`, so `val` stays an unseen check of it.
-    Either way the threshold is at least `min_threshold`.
+    Either way the threshold is at least `min_threshold`. With `refit_on_val`, the returned model is then
+    refitted on `train` + `val` with the same arguments and threshold.
     """
     pipeline = _fit_pipeline(train, args, val, on_epoch)
     classes = pipeline.classes_
@@ -186,6 +187,8 @@ def fit_model(
         threshold, _ = tune_threshold(train["label"].to_numpy(), oof, oof_classes, minimum=args.min_threshold)
         pred = apply_threshold(proba_val, classes, threshold)
         val_f1 = float(f1_score(y_val, pred, average="weighted", zero_division=0))
+    if args.refit_on_val:
+        pipeline = _fit_pipeline(pd.concat([train, val], ignore_index=True), args)
     predictor = Predictor(pipeline, threshold, lower=args.lower, stem=args.stem_when_cleaning)
     return FittedModel(predictor, val_f1, base_f1)
 

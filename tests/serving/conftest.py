@@ -11,7 +11,6 @@ Reuse from any test under tests/serving with the `start_server` fixture:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.processes import children, ready_workers, rss_kib, stop_group, worker_pids
+from serving.processes import children, free_port, ready_workers, rss_kib, stop_group, worker_pids
 
 BIN_DIR = Path(sys.executable).parent
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def env_without_venv() -> dict[str, str]:

@@ -17,6 +17,8 @@ import httpx
 import mlflow
 import pytest
 
+from serving.processes import wait_for
+
 pytestmark = pytest.mark.slow
 
 SMALL = {"inputs": {"text": ["Transfer learning with transformers for text classification."] * 5}}
@@ -34,15 +36,6 @@ def listening(port: int) -> bool:
 def ready_workers(server, helpers) -> list[int]:
     """Workers that are up: each says so in the server's log once it accepts connections."""
     return helpers.ready_workers(server.process.pid, server.log())
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"not within {timeout:.0f}s: {what}")
 
 
 class Load:
@@ -197,7 +190,7 @@ def test_a_request_past_the_time_limit_gets_a_json_504_and_the_server_goes_on(im
     assert elapsed < 10, f"the 504 took {elapsed:.1f}s"
     assert impatient.get("/livez").status_code == 200
     assert impatient.post(SMALL).status_code in (200, 504)  # the abandoned batch may still hold the CPU
-    wait_for(lambda: impatient.post(SMALL).status_code == 200, 60, "a small request served again")
+    wait_for(lambda: impatient.post(SMALL).status_code == 200, 60, "a small request served again", interval=0.2)
 
 
 def test_a_body_trickled_in_past_the_time_limit_gets_a_json_408(impatient):

@@ -16,15 +16,9 @@ import time
 import pytest
 
 from serving.prefork import MAX_QUICK_EXITS, bind_sockets
-from serving.processes import children
+from serving.processes import children, free_port, wait_for
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def accept_all(listener: socket.socket) -> list[socket.socket]:
@@ -104,23 +98,15 @@ def start_supervisor(mode: str) -> subprocess.Popen:
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
 
-def wait_for(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("condition not met")
-
-
 def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all():
     supervisor = start_supervisor("serve")
     try:
-        first = wait_for(lambda: len(children(supervisor.pid)) == 2 and set(children(supervisor.pid)))
+        first = wait_for(lambda: len(children(supervisor.pid)) == 2 and set(children(supervisor.pid)), 20,
+                         "two workers")
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
         now = wait_for(lambda: len(children(supervisor.pid)) == 2 and victim not in children(supervisor.pid)
-                       and set(children(supervisor.pid)))
+                       and set(children(supervisor.pid)), 20, "a new worker for the killed one")
         assert len(now - first) == 1  # one new worker, the other untouched
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=20) == 0

@@ -28,7 +28,7 @@ from tagifai.data import load_projects
 from tagifai.features import TextAndEmbedding, build_tfidf, build_vectorizer
 from tagifai.fastpath import FastPipeline
 from tagifai.predict import Predictor
-from tagifai.preprocess import apply_mapping, clean_texts, label_mapping
+from tagifai.preprocess import _stem, apply_mapping, clean_texts, label_mapping
 from tagifai.threshold import apply_threshold
 
 TOLERANCE = 1e-9
@@ -266,6 +266,24 @@ def test_embedding_model_stems_in_its_features_not_when_cleaning(projects):
     from mlflow_model.packaging import requirements
 
     assert any(r.startswith("nltk==") for r in requirements(predictor))
+
+
+def test_clear_caches_forgets_every_word_and_changes_no_prediction(projects):
+    """What benchmarks/bench_model.py times as "cold": the same answers with nothing remembered."""
+    _, _, raw = projects
+    args = replace(UNION, stem=True, embedding="minilm64")
+    predictor = Predictor(fitted(build_vectorizer(args), SGDClassifier(loss="log_loss", random_state=0), projects),
+                          0.0, lower=True, stem=args.stem_when_cleaning)
+    warm = predictor.predict_proba(raw[:50])
+    fast = predictor._fast_pipeline()
+    char_block = next(b for b in fast.blocks if b._char_wb)
+    assert char_block._words and "_cache" in fast.hybrid.embedding.__dict__ and _stem.cache_info().currsize
+
+    predictor.clear_caches()
+
+    assert not char_block._words and "_cache" not in fast.hybrid.embedding.__dict__
+    assert _stem.cache_info().currsize == 0
+    assert np.array_equal(predictor.predict_proba(raw[:50]), warm)
 
 
 @pytest.mark.parametrize("shapes", [[(3, 4), (3, 2)], [(1, 5), (1, 1), (1, 3)], [(4, 3), (4, 3)], [(0, 2), (0, 3)]])

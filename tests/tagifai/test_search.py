@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+from tagifai import config
 from tagifai.args import TrainArgs
 from tagifai.cli import app
 from tagifai.search import ALPHA_RANGES, optimize, suggest_args, trial_params
@@ -131,3 +132,48 @@ def test_optimize_command(tracking_uri, tmp_path):
     assert result.exit_code == 0, result.output
     assert "best: trial" in result.stdout and f"wrote {out}" in result.stdout
     TrainArgs.from_file(out)
+
+
+def wide_space(trial: optuna.Trial, base: TrainArgs) -> TrainArgs:
+    return replace(base, analyzer="word", word_ngram_max=1, num_epochs=3, classifier="sgd", tune_threshold=False,
+                   alpha=trial.suggest_float("alpha_sgd", 1e-5, 10.0, log=True))
+
+
+@pytest.mark.slow
+def test_finalists_are_confirmed_on_more_fold_seeds_and_a_lucky_trial_loses(tracking_uri):
+    """A trial whose search score was luck (here: recorded high, but alpha=10 cannot learn) is found out when
+    the finalists are scored on another fold assignment, and the winner is the one that holds up."""
+    from tagifai.crossval import cross_validate
+    from tagifai.data import load_projects
+    from tagifai.search import _Objective, confirm, pick_best
+
+    df, _ = load_projects(config.DATA_PATH)
+    base = TrainArgs(analyzer="word", word_ngram_max=1, num_epochs=3, tune_threshold=False)
+    objective = _Objective(df, base, n_splits=3, n_repeats=1, space=wide_space)
+    study = optuna.create_study(direction="maximize")
+    mlflow.set_experiment(f"tests-confirm-{uuid.uuid4().hex[:6]}")
+    distributions = {"alpha_sgd": optuna.distributions.FloatDistribution(1e-5, 10.0, log=True)}
+    for alpha, scores, failures in ((10.0, [0.99] * 3, 0), (1e-4, None, 0), (1e-4, [1.0] * 3, 2)):
+        args = wide_space(optuna.trial.FixedTrial({"alpha_sgd": alpha}), base)
+        if scores is None:
+            scores = list(cross_validate(df, args, 3, 1).scores)
+        with mlflow.start_run() as run:
+            pass
+        study.add_trial(optuna.trial.create_trial(
+            params={"alpha_sgd": alpha}, distributions=distributions, value=sum(scores) / 3,
+            user_attrs={"run_id": run.info.run_id, "cv_scores": scores, "behaviour_failures": failures,
+                        "cost_ratio": 1.0, "cv_f1_std": 0.0}))
+    lucky, sound, infeasible = study.trials
+    assert pick_best(study).number == lucky.number  # on the search's own fold seed, luck wins
+
+    confirmed = confirm(objective, study, top=2, extra_seeds=1)
+
+    assert set(confirmed) == {lucky.number, sound.number}  # the infeasible trial is no finalist
+    assert confirmed[sound.number]["fold_seeds"] == [base.seed, base.seed + 1]
+    again = cross_validate(df, wide_space(optuna.trial.FixedTrial(sound.params), base), 3, 1, seed=base.seed + 1)
+    both = [*sound.user_attrs["cv_scores"], *again.scores]
+    assert confirmed[sound.number]["mean"] == pytest.approx(sum(both) / 6)
+    assert confirmed[lucky.number]["mean"] < confirmed[sound.number]["mean"]
+    assert pick_best(study, {n: c["mean"] for n, c in confirmed.items()}).number == sound.number
+    logged = MlflowClient().get_run(sound.user_attrs["run_id"]).data.metrics
+    assert logged["cv_f1_confirmed_mean"] == pytest.approx(confirmed[sound.number]["mean"])

@@ -103,3 +103,18 @@ def test_every_option_trains_a_usable_model(projects, default_args, override):
         "computer-vision",
     ]
     assert res.performance["overall"]["f1"] >= 0.75
+
+
+def test_refit_on_val_ships_a_model_fitted_on_train_and_validation(projects, default_args):
+    """Validation still scores a model that never saw it; the shipped model has learned from it too."""
+    args = replace(default_args, refit_on_val=False, tune_threshold=True, threshold_method="val")
+    plain, refit = fit(projects, args), fit(projects, replace(args, refit_on_val=True))
+    assert refit.val_f1 == plain.val_f1 and refit.predictor.threshold == plain.predictor.threshold
+    val = plain.splits.val
+    on_val = refit.predictor.pipeline.predict_proba(val["clean"])
+    plain_on_val = plain.predictor.pipeline.predict_proba(val["clean"])
+    truth = val["label"].to_numpy()
+    picked = refit.predictor.classes[on_val.argmax(1)]
+    # The refitted model has seen validation's labels: it fits them at least as well as the train-only one.
+    assert not np.allclose(on_val, plain_on_val)
+    assert (picked == truth).mean() >= (plain.predictor.classes[plain_on_val.argmax(1)] == truth).mean()

@@ -15,7 +15,6 @@ The fixtures that assemble them are in conftest.py. What the stack is:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from serving.processes import stop_group
+from serving.processes import free_port, stop_group  # noqa: F401 - free_port: the team tests take it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -36,12 +35,6 @@ CLI_TIMEOUT = 240.0
 MODEL_NAME = "tagifai"
 # Environment variables a developer's shell may hold that would change what the processes under test do.
 _FOREIGN_PREFIXES = ("MLFLOW_", "AWS_", "TAGIFAI_", "PYTEST_")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
