@@ -69,7 +69,10 @@ class SigmoidCalibratedLinear(ClassifierMixin, BaseEstimator):
         return scores.ravel() if len(self.classes) == 2 else scores
 
     def predict_proba(self, X) -> np.ndarray:
-        scores = np.asarray(X @ self.coef) + self.intercept
+        return self.proba_from_scores(np.asarray(X @ self.coef) + self.intercept)
+
+    def proba_from_scores(self, scores: np.ndarray) -> np.ndarray:
+        """Probabilities from decision scores `X @ coef + intercept` (tagifai.fastpath sums those per block)."""
         p = expit(-(scores * self.a + self.b))
         if len(self.classes) == 2:
             proba = np.hstack([1.0 - p, p])

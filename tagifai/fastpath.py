@@ -7,7 +7,7 @@ although the n-grams of a document are just those of its words, and words repeat
 
 `FastPipeline.compile(pipeline)` reads the fitted attributes once and replays the same operations on the same
 dtypes in the same order: counts -> (sublinear) tf -> idf -> row norm -> hstack -> decision function ->
-probabilities. A char_wb vectorizer caches each word's in-vocabulary n-gram ids (counts are integers, so summing
+probabilities (several blocks: their score products summed, not stacked). A char_wb vectorizer caches each word's in-vocabulary n-gram ids (counts are integers, so summing
 them per word is exact). Anything it does not recognise is left to scikit-learn (`compile` returns None, or
 the classifier's own `predict_proba` runs, without its parameter validation). With static embeddings beside the
 TF-IDF (tagifai.features.TextAndEmbedding), the classifier's embedding weights are folded onto the vocabulary
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -131,8 +132,30 @@ class _Tfidf:
         return X
 
 
-def _linear_proba(clf) -> Callable | None:
-    """predict_proba of SGDClassifier(log_loss) / LogisticRegression, as scikit-learn computes it."""
+@dataclass(frozen=True)
+class _Linear:
+    """A linear classifier's predict_proba as scores = X @ coef + intercept, then probabilities from the scores."""
+
+    coef: np.ndarray  # (n_features, n_scores), C-contiguous
+    intercept: np.ndarray
+    proba: Callable[[np.ndarray], np.ndarray]
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.proba(safe_sparse_dot(X, self.coef, dense_output=True) + self.intercept)
+
+    def split(self, widths: list[int]) -> list[np.ndarray] | None:
+        """coef cut into consecutive row blocks of these widths (None if they do not add up to its rows)."""
+        if sum(widths) != self.coef.shape[0]:
+            return None
+        ends = np.cumsum(widths)
+        return [np.ascontiguousarray(self.coef[end - w:end]) for w, end in zip(widths, ends)]
+
+
+def _linear(clf) -> _Linear | None:
+    """SGDClassifier(log_loss) / LogisticRegression (as scikit-learn computes their probabilities) and
+    SigmoidCalibratedLinear as a _Linear; None for any other classifier."""
+    if type(clf) is SigmoidCalibratedLinear:
+        return _Linear(np.ascontiguousarray(clf.coef), clf.intercept, clf.proba_from_scores)
     if type(clf) is SGDClassifier and clf.loss == "log_loss":
         multinomial = False
     elif type(clf) is LogisticRegression:
@@ -141,10 +164,8 @@ def _linear_proba(clf) -> Callable | None:
         return None
     # C-contiguous once here: scipy copies a transposed (strided) operand on every sparse @ dense product.
     coef_t = np.ascontiguousarray(clf.coef_.T if clf.coef_.ndim == 2 else clf.coef_)
-    intercept = clf.intercept_
 
-    def predict_proba(X) -> np.ndarray:
-        scores = safe_sparse_dot(X, coef_t, dense_output=True) + intercept
+    def proba(scores: np.ndarray) -> np.ndarray:
         if scores.ndim > 1 and scores.shape[1] == 1:
             scores = scores.reshape(-1)
         if multinomial:
@@ -162,7 +183,7 @@ def _linear_proba(clf) -> Callable | None:
         prob /= prob_sum.reshape((prob.shape[0], -1))
         return prob
 
-    return predict_proba
+    return _Linear(coef_t, clf.intercept_, proba)
 
 
 def _unchecked(method: Callable) -> Callable:
@@ -219,12 +240,18 @@ def _fold_embedding(clf, hybrid: TextAndEmbedding):
 class FastPipeline:
     """`predict_proba(texts)` equal to `pipeline.predict_proba(texts)` for the pipelines `compile` accepts."""
 
-    def __init__(self, blocks: list[_Tfidf], predict_proba: Callable, hybrid: TextAndEmbedding | None = None):
+    def __init__(self, blocks: list[_Tfidf], predict_proba: Callable, hybrid: TextAndEmbedding | None = None,
+                 linear: _Linear | None = None):
         self.blocks = blocks
         self._predict_proba = predict_proba
         # TF-IDF beside a static embedding: the features stem for the TF-IDF, and the embedding enters as token
         # frequencies (the classifier was folded onto them: _fold_embedding).
         self.hybrid = hybrid
+        # Several feature blocks and a linear classifier: scores are summed block by block (X @ coef is the sum
+        # of each block's product with its rows of coef), so the blocks are never stacked into one matrix.
+        widths = [len(b.vocabulary) for b in blocks] + ([hybrid.embedding.vectors_.shape[0]] if hybrid else [])
+        self._linear = linear
+        self._coef_blocks = linear.split(widths) if linear is not None and len(widths) > 1 else None
 
     @classmethod
     def compile(cls, pipeline) -> FastPipeline | None:
@@ -248,8 +275,9 @@ class FastPipeline:
             clf = _fold_embedding(clf, hybrid)
             if clf is None:
                 return None
-        proba = _linear_proba(clf) or _unchecked(clf.predict_proba)
-        return cls([_Tfidf(p) for p in parts], proba, hybrid)
+        linear = _linear(clf)
+        proba = linear.predict_proba if linear is not None else _unchecked(clf.predict_proba)
+        return cls([_Tfidf(p) for p in parts], proba, hybrid, linear)
 
     def clear_caches(self) -> None:
         """Forget every word seen (its n-gram ids, and token ids for the embedding)."""
@@ -258,13 +286,24 @@ class FastPipeline:
         if self.hybrid is not None:
             self.hybrid.embedding.clear_cache()
 
-    def transform(self, texts: Sequence[str]):
+    def feature_blocks(self, texts: Sequence[str]) -> list:
+        """The feature matrix in column blocks: each TF-IDF's, then the token frequencies of a hybrid."""
         hybrid = self.hybrid
         tfidf_texts = texts if hybrid is None else hybrid.stemmed(texts)
         blocks = [block.transform(tfidf_texts) for block in self.blocks]
         if hybrid is not None:
             blocks.append(hybrid.embedding.token_frequencies(texts))
+        return blocks
+
+    def transform(self, texts: Sequence[str]):
+        blocks = self.feature_blocks(texts)
         return blocks[0] if len(blocks) == 1 else hstack_csr(blocks)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self._predict_proba(self.transform(texts))
+        if self._coef_blocks is None:
+            return self._predict_proba(self.transform(texts))
+        blocks = self.feature_blocks(texts)
+        scores = safe_sparse_dot(blocks[0], self._coef_blocks[0], dense_output=True)
+        for block, coef in zip(blocks[1:], self._coef_blocks[1:]):
+            scores += safe_sparse_dot(block, coef, dense_output=True)
+        return self._linear.proba(scores + self._linear.intercept)

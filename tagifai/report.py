@@ -179,8 +179,10 @@ def _summary(meta: RunMetadata, behaviour: dict | None) -> list[str]:
                      meta.tags.get("cv_scheme", "")])
     rows.append(["test split, weighted F1", f"{m.get('f1', float('nan')):.4f}",
                  f"{int(m.get('num_samples', 0))} projects, scored once"])
+    refit = meta.params.get("refit_on_val") == "True"
     rows.append(["validation split, weighted F1", f"{m.get('val_f1', float('nan')):.4f}",
-                 f"threshold {m.get('threshold', 0):.3f}"])
+                 f"threshold {m.get('threshold', 0):.3f}"
+                 + ("; scored before the refit on train + validation (`refit_on_val`)" if refit else "")])
     if behaviour:
         s = {k: v for k, v in behaviour["summary"].items() if k != "known_limitations"}
         text = ", ".join(f"{k.replace('_', ' ')} {v['passed']}/{v['total']}" for k, v in s.items())

@@ -43,8 +43,11 @@ def test_numbers_are_the_runs(report, trained_run):
     assert f"{metrics['cv_f1_mean']:.4f} ± {metrics['cv_f1_std']:.4f}" in text
     assert f"{metrics['f1']:.4f}" in text
     assert f"`{trained_run.run_id}`" in text
-    for key, value in mlflow.get_run(trained_run.run_id).data.params.items():
+    params = mlflow.get_run(trained_run.run_id).data.params
+    for key, value in params.items():
         assert f"| {key} | `{value}` |" in text
+    # The shipped args refit on train + validation: the validation figure is of the model before that.
+    assert params["refit_on_val"] == "True" and "scored before the refit on train + validation" in text
 
 
 def test_the_ten_most_confident_mistakes_of_the_test_split(report, trained_run):
