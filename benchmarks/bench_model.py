@@ -147,8 +147,8 @@ def render(results: dict, info: dict) -> str:
         "`Predictor.predict_proba` is what the served model runs per request: cleaning (with a per-word stem cache "
         "when the model stems), then tagifai.fastpath where it applies (per-word n-gram cache); the caches are warm, "
         "as in a long-running server, except in the cold row, where both are emptied before every batch. The "
-        "plain scikit-learn rows exclude cleaning and use no cache. At batch 1 fixed per-call costs dominate (for a "
-        "word + char union: two sparse blocks built and stacked per call); the limit is on batch 1000. Machine load "
+        "plain scikit-learn rows exclude cleaning and use no cache. At batch 1 fixed per-call costs dominate (with "
+        "static embeddings: a second feature block, the token shares, built and scored per call); the limit is on batch 1000. Machine load "
         "varies (other jobs share the cores): compare the ratio column, measured side by side, not absolute numbers "
         "across runs.",
         "",

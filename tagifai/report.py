@@ -169,6 +169,10 @@ def _header(meta: RunMetadata, command: str) -> list[str]:
             "regenerate it for any version the same way.", "", _table(["", ""], rows), ""]
 
 
+def _refits(meta: RunMetadata) -> bool:
+    return meta.params.get("refit_on_val") == "True"
+
+
 def _summary(meta: RunMetadata, behaviour: dict | None) -> list[str]:
     m = meta.metrics
     lines = ["## Summary", ""]
@@ -179,7 +183,7 @@ def _summary(meta: RunMetadata, behaviour: dict | None) -> list[str]:
                      meta.tags.get("cv_scheme", "")])
     rows.append(["test split, weighted F1", f"{m.get('f1', float('nan')):.4f}",
                  f"{int(m.get('num_samples', 0))} projects, scored once"])
-    refit = meta.params.get("refit_on_val") == "True"
+    refit = _refits(meta)
     rows.append(["validation split, weighted F1", f"{m.get('val_f1', float('nan')):.4f}",
                  f"threshold {m.get('threshold', 0):.3f}"
                  + ("; scored before the refit on train + validation (`refit_on_val`)" if refit else "")])
@@ -215,7 +219,8 @@ def _data(meta: RunMetadata, out_dir: Path, prefix: str) -> list[str]:
               f"({', '.join(f'{k}: {v}' for k, v in data['rows_dropped'].items()) or 'none'}); "
               f"projects from {data['created_on']['first'][:10]} to {data['created_on']['last'][:10]}. "
               f"Split sizes: {', '.join(f'{k} {v}' for k, v in data['split_sizes'].items())} "
-              f"(stratified, seed {meta.params.get('seed', '?')}).", ""]
+              f"(stratified, seed {meta.params.get('seed', '?')})"
+              + ("; the model is fitted on train + val (`refit_on_val`)." if _refits(meta) else "."), ""]
     rows = [[tag, count, data["mapping"].get(tag, "other")] for tag, count in data["raw_tags"].items()]
     lines += [_table(["raw tag", "projects", "label"], rows), ""]
     classes = sorted({c for counts in data["labels"].values() for c in counts})

@@ -6,8 +6,9 @@ model (trained as `tagifai train` would, on the train split; no test scoring) ru
 has its predict cost timed against the original design's model (tagifai.cost): a configuration that fails a
 case (the promotion gate would refuse it) or costs more than 1.5x the original per row (the issue's limit) is
 infeasible (two Optuna constraints, which TPE uses). Each fold's running mean goes to a median pruner, which
-may stop infeasible trials early; feasible ones always get their full CV. The winner is the feasible trial
-with the highest CV mean (or, if none is feasible, the one with the fewest failures).
+may stop infeasible trials early; feasible ones always get their full CV. The best feasible trials are then
+scored on more fold seeds (`confirm`), and the winner is the finalist with the highest CV mean over all of them
+(or, if none is feasible, the trial with the fewest failures).
 
 MLflow: one parent run per search (best args as params, study summary, trials table and plots as
 artifacts) and one nested run per trial (its args as params; cv_f1_mean / cv_f1_std, per-fold scores,
@@ -152,7 +153,6 @@ def pick_best(study: optuna.Study, confirmed: dict[int, float] | None = None) ->
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise TagifaiError("no trial completed: nothing to pick (raise --trials or --timeout)")
-    confirmed = confirmed or {}
     if confirmed:
         return max((t for t in complete if t.number in confirmed), key=lambda t: (confirmed[t.number], -t.number))
     feasible = [t for t in complete if is_feasible(t)]

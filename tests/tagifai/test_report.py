@@ -48,6 +48,7 @@ def test_numbers_are_the_runs(report, trained_run):
         assert f"| {key} | `{value}` |" in text
     # The shipped args refit on train + validation: the validation figure is of the model before that.
     assert params["refit_on_val"] == "True" and "scored before the refit on train + validation" in text
+    assert "the model is fitted on train + val" in text
 
 
 def test_the_ten_most_confident_mistakes_of_the_test_split(report, trained_run):
