@@ -6,9 +6,11 @@ DataFrame). On many texts, the char_wb n-grams dominate: every n-gram of every w
 although the n-grams of a document are just those of its words, and words repeat.
 
 `FastPipeline.compile(pipeline)` reads the fitted attributes once and replays the same operations on the same
-dtypes in the same order: counts -> (sublinear) tf -> idf -> row norm -> hstack -> decision function ->
-probabilities (several blocks: their score products summed, not stacked). A char_wb vectorizer caches each word's in-vocabulary n-gram ids (counts are integers, so summing
-them per word is exact). Anything it does not recognise is left to scikit-learn (`compile` returns None, or
+dtypes in the same order: counts -> (sublinear) tf -> idf -> row norm -> decision function -> probabilities
+(several feature blocks, with a linear classifier: each block's scores summed instead of stacking the blocks,
+the same sums in another order, so equal up to rounding).
+A char_wb vectorizer caches each word's in-vocabulary n-gram ids (counts are integers, so summing them per word
+is exact). Anything it does not recognise is left to scikit-learn (`compile` returns None, or
 the classifier's own `predict_proba` runs, without its parameter validation). With static embeddings beside the
 TF-IDF (tagifai.features.TextAndEmbedding), the classifier's embedding weights are folded onto the vocabulary
 tokens once (`_fold_embedding`): the same probabilities up to rounding. tests/tagifai/test_fast_predict.py checks
