@@ -27,7 +27,7 @@ from tagifai.config import ROOT_DIR
 EMBEDDINGS_DIR = ROOT_DIR / "data" / "embeddings"
 TABLES = {"minilm64": "minilm_pca64.npy"}  # embedding name -> matrix file (rows in vocab.txt order)
 MAX_WORD_CHARS = 100  # BERT's limit: a longer "word" is one unknown token
-WORD_CACHE_SIZE = 50_000
+WORD_CACHE_SIZE = 50_000  # words per per-word cache (~a few MB; here and in tagifai.fastpath); cleared when full
 
 
 class WordPiece:

@@ -33,9 +33,9 @@ from sklearn.utils.extmath import safe_sparse_dot, softmax
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace_csr_row_normalize_l2
 
 from tagifai.calibrated import SigmoidCalibratedLinear
+from tagifai.embeddings import WORD_CACHE_SIZE  # words per char_wb vectorizer, as per embedding; cleared when full
 from tagifai.features import TextAndEmbedding
 
-WORD_CACHE_SIZE = 50_000  # words per char_wb vectorizer (~a few MB); cleared when full
 _NORMALIZERS = {"l1": inplace_csr_row_normalize_l1, "l2": inplace_csr_row_normalize_l2, None: None}
 
 
@@ -282,11 +282,9 @@ class FastPipeline:
         return cls([_Tfidf(p) for p in parts], proba, hybrid, linear)
 
     def clear_caches(self) -> None:
-        """Forget every word seen (its n-gram ids, and token ids for the embedding)."""
+        """Forget every word's n-gram ids (a hybrid's token ids are cached by its embedding, the pipeline's)."""
         for block in self.blocks:
             block.clear_cache()
-        if self.hybrid is not None:
-            self.hybrid.embedding.clear_cache()
 
     def feature_blocks(self, texts: Sequence[str]) -> list:
         """The feature matrix in column blocks: each TF-IDF's, then the token frequencies of a hybrid."""

@@ -137,7 +137,7 @@ class Predictor:
             fast.clear_caches()
         embedding = getattr(self.pipeline.steps[0][1], "embedding", None)
         if embedding is not None:
-            embedding.clear_cache()  # the sklearn path's own
+            embedding.clear_cache()  # token ids, for both paths
 
     def _fast_pipeline(self) -> FastPipeline | None:
         """Compiled once per pipeline object (and again if `pipeline` is replaced); never pickled."""
