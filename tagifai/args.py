@@ -16,7 +16,7 @@ CHOICES = {
     "learning_rate": ("optimal", "constant", "adaptive"),
     "class_balance": ("oversample", "weights", "none"),
     "threshold_method": ("val", "oof"),
-    "embedding": ("none", "minilm64"),
+    "embedding": ("none", "minilm64", "minilm64_learned"),
 }
 # Arguments that only mean something for one classifier; the others are not logged, so no
 # run ever shows a parameter that had no effect (the original logged power_t and ignored it).
@@ -24,7 +24,7 @@ CLASSIFIER_ONLY = {"loss": "sgd", "learning_rate": "sgd", "eta0": "sgd", "num_ep
                    "unclaimed_to_other": ("svm", "nbsvm")}
 # Arguments that only mean something when another argument has a given value (same reason).
 ONLY_WHEN = {"threshold_method": ("tune_threshold", True), "min_threshold": ("tune_threshold", True),
-             "embedding_scale": ("embedding", "minilm64")}
+             "embedding_scale": ("embedding", CHOICES["embedding"][1:])}
 THRESHOLD_FOLDS = 3  # folds of the out-of-fold probabilities the threshold is tuned on (threshold_method=oof)
 
 
@@ -124,7 +124,7 @@ class TrainArgs:
         return {
             k: v for k, v in asdict(self).items()
             if self.classifier in _as_tuple(CLASSIFIER_ONLY.get(k, self.classifier))
-            and (k not in ONLY_WHEN or getattr(self, ONLY_WHEN[k][0]) == ONLY_WHEN[k][1])
+            and (k not in ONLY_WHEN or getattr(self, ONLY_WHEN[k][0]) in _as_tuple(ONLY_WHEN[k][1]))
         }
 
 

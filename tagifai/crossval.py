@@ -8,11 +8,13 @@ test split stays a once-only check of the final model.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.metrics import f1_score
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
@@ -26,6 +28,9 @@ FoldCallback = Callable[[int, float], None]
 
 N_SPLITS = 5
 N_REPEATS = 2
+# Folds are fitted in worker processes, one per core: a fold is seconds of single-threaded scikit-learn and
+# pure-Python text processing, so processes (not threads) are what use a second core.
+N_JOBS = -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,11 +64,13 @@ def development_set(prepared: pd.DataFrame, args: TrainArgs) -> pd.DataFrame:
 def cross_validate(
     df: pd.DataFrame, args: TrainArgs, n_splits: int = N_SPLITS, n_repeats: int = N_REPEATS,
     seed: int | None = None, on_fold: FoldCallback | None = None, prepared: pd.DataFrame | None = None,
+    n_jobs: int = N_JOBS,
 ) -> CVResult:
     """Weighted F1 of the training procedure on each held-out fold of train + val.
 
     `df` is the loaded data (`prepared`, if given, is `prepare(df, args)[0]`, to skip re-cleaning);
-    `seed` picks the fold assignment (default: args.seed).
+    `seed` picks the fold assignment (default: args.seed); `n_jobs` worker processes fit the folds (joblib's
+    convention: -1 = one per core, 1 = in this process).
     """
     data = prepared if prepared is not None else prepare(df, args)[0]
     dev = development_set(data, args)
@@ -71,15 +78,31 @@ def cross_validate(
     rel_val = args.val_size / (1 - args.test_size)
     folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
     scores, predictions = [], []
-    for i, (fit_idx, held_idx) in enumerate(folds.split(dev, dev["label"])):
-        fold_train, held = dev.iloc[fit_idx], dev.iloc[held_idx]
-        train, val = train_test_split(fold_train, test_size=rel_val, stratify=fold_train["label"],
-                                      random_state=args.seed)
-        predictor = fit_model(train, val, args).predictor
-        pred = apply_threshold(predictor.pipeline.predict_proba(held["clean"]), predictor.classes,
-                               predictor.threshold)
-        scores.append(float(f1_score(held["label"], pred, average="weighted", zero_division=0)))
-        predictions.append(held[["id", "text", "label"]].assign(predicted=pred, fold=i, repeat=i // n_splits))
-        if on_fold:
-            on_fold(i, scores[-1])
+    # Results come back in fold order as they finish, so `on_fold` can stop the rest (joblib cancels them).
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_score_fold)(dev.iloc[fit_idx], dev.iloc[held_idx], args, rel_val)
+        for fit_idx, held_idx in folds.split(dev, dev["label"])
+    )
+    with warnings.catch_warnings():
+        # Stopping early is the point of `on_fold` raising (pruning): no warning about the cancelled folds.
+        warnings.filterwarnings("ignore", message=".*tasks which were still being processed.*")
+        try:
+            for i, (score, held) in enumerate(results):
+                scores.append(score)
+                predictions.append(held.assign(fold=i, repeat=i // n_splits))
+                if on_fold:
+                    on_fold(i, score)
+        finally:
+            results.close()
     return CVResult(tuple(scores), n_splits, n_repeats, seed, pd.concat(predictions, ignore_index=True))
+
+
+def _score_fold(fold_train: pd.DataFrame, held: pd.DataFrame, args: TrainArgs,
+                rel_val: float) -> tuple[float, pd.DataFrame]:
+    """One fold: split its training part as `split_data` would, fit, threshold, score the held-out part."""
+    train, val = train_test_split(fold_train, test_size=rel_val, stratify=fold_train["label"],
+                                  random_state=args.seed)
+    predictor = fit_model(train, val, args).predictor
+    pred = apply_threshold(predictor.pipeline.predict_proba(held["clean"]), predictor.classes, predictor.threshold)
+    score = float(f1_score(held["label"], pred, average="weighted", zero_division=0))
+    return score, held[["id", "text", "label"]].assign(predicted=pred)

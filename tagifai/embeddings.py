@@ -1,10 +1,11 @@
-"""Static token embeddings: a text's vector is the mean of the input embeddings of its WordPiece tokens.
+"""Static token embeddings: a text's vector is the mean of the vectors of its WordPiece tokens.
 
 Why: TF-IDF knows only the words of ~500 training projects. "Sentence embeddings" or "named entity recognition"
-appear once or twice there, so a linear model on n-grams cannot tell what they are about. The input-token
-embeddings of a pretrained sentence encoder (all-MiniLM-L6-v2, reduced to 64 dimensions by PCA; see
-scripts/derive_embeddings.py and docs/research/static-embeddings.md) carry what those words mean, at the cost of
-a table lookup per word: no transformer runs, at training or at prediction.
+appear once or twice there, so a linear model on n-grams cannot tell what they are about. Token vectors from a
+pretrained sentence encoder (all-MiniLM-L6-v2, reduced to 64 dimensions by PCA) carry what those words mean, at
+the cost of a table lookup per word: no transformer runs, at training or at prediction. Two tables (TABLES): the
+encoder's input embeddings, and vectors learned so that their mean reproduces its sentence embeddings
+(docs/research/static-embeddings.md).
 
 The input is cleaned text (tagifai.preprocess, not stemmed: the vocabulary holds words, not stems). Each word
 is split by BERT's greedy longest-match WordPiece; a document's vector is the mean over all its tokens,
@@ -25,9 +26,27 @@ from sklearn.utils.validation import check_is_fitted
 from tagifai.config import ROOT_DIR
 
 EMBEDDINGS_DIR = ROOT_DIR / "data" / "embeddings"
-TABLES = {"minilm64": "minilm_pca64.npy"}  # embedding name -> matrix file (rows in vocab.txt order)
+# Embedding name -> matrix file (rows in vocab.txt order). minilm64: the transformer's input-token embeddings
+# (scripts/derive_embeddings.py); minilm64_learned: vectors whose mean reproduces its sentence embeddings on a
+# corpus of ML prose (scripts/learn_embeddings.py).
+TABLES = {"minilm64": "minilm_pca64.npy", "minilm64_learned": "minilm_learned_pca64.npy"}
 MAX_WORD_CHARS = 100  # BERT's limit: a longer "word" is one unknown token
-WORD_CACHE_SIZE = 50_000  # words per per-word cache (~a few MB; here and in tagifai.fastpath); cleared when full
+WORD_CACHE_SIZE = 50_000  # words per per-word cache (~a few MB; here and in tagifai.fastpath)
+
+
+class WordCache(dict):
+    """word -> what was computed for it. Cleared when it holds `limit` words, so memory stays bounded on an
+    endless stream of new words; words repeat, so refilling costs little."""
+
+    def __init__(self, limit: int = WORD_CACHE_SIZE):
+        super().__init__()
+        self.limit = limit
+
+    def store(self, word: str, value):
+        if len(self) >= self.limit:
+            self.clear()
+        self[word] = value
+        return value
 
 
 class WordPiece:
@@ -127,16 +146,15 @@ class StaticEmbedding(TransformerMixin, BaseEstimator):
 
     def _token_ids(self, word: str) -> np.ndarray:
         """A word's WordPiece token ids, cached per word (words repeat; tokenizing is pure Python)."""
-        cache = self.__dict__.setdefault("_cache", {})
+        cache = self.__dict__.get("_cache")
+        if cache is None:
+            cache = self.__dict__["_cache"] = WordCache()
         ids = cache.get(word)
         if ids is None:
             pieces = self.__dict__.get("_wordpiece")
             if pieces is None:
                 pieces = self.__dict__["_wordpiece"] = WordPiece(self.vocab_)
-            ids = np.array(pieces.tokenize(word.lower()), dtype=np.int32)
-            if len(cache) >= WORD_CACHE_SIZE:
-                cache.clear()
-            cache[word] = ids
+            ids = cache.store(word, np.array(pieces.tokenize(word.lower()), dtype=np.int32))
         return ids
 
     def __getstate__(self) -> dict:

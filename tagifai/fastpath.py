@@ -33,7 +33,7 @@ from sklearn.utils.extmath import safe_sparse_dot, softmax
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace_csr_row_normalize_l2
 
 from tagifai.calibrated import SigmoidCalibratedLinear
-from tagifai.embeddings import WORD_CACHE_SIZE  # words per char_wb vectorizer, as per embedding; cleared when full
+from tagifai.embeddings import WordCache
 from tagifai.features import TextAndEmbedding
 
 _NORMALIZERS = {"l1": inplace_csr_row_normalize_l1, "l2": inplace_csr_row_normalize_l2, None: None}
@@ -54,7 +54,7 @@ class _Tfidf:
         self._char_wb = vec.analyzer == "char_wb"
         if self._char_wb:
             self._white_spaces, self._word_ngrams = vec._white_spaces, vec._char_wb_ngrams
-            self._words: dict[str, np.ndarray] = {}  # word -> ids of its in-vocabulary n-grams
+            self._words = WordCache()  # word -> ids of its in-vocabulary n-grams
         else:
             self._analyze = vec.build_analyzer()
 
@@ -81,11 +81,8 @@ class _Tfidf:
             ids = cache.get(word)
             if ids is None:
                 vocabulary = self.vocabulary
-                ids = np.array([i for i in map(vocabulary.get, self._word_ngrams(word)) if i is not None],
-                               dtype=np.int32)
-                if len(cache) >= WORD_CACHE_SIZE:
-                    cache.clear()
-                cache[word] = ids
+                ids = cache.store(word, np.array([i for i in map(vocabulary.get, self._word_ngrams(word))
+                                                  if i is not None], dtype=np.int32))
             parts.append(ids)
         return parts
 

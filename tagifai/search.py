@@ -36,7 +36,7 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tagifai import config
-from tagifai.args import TrainArgs
+from tagifai.args import CHOICES, TrainArgs
 from tagifai.behaviour import for_predictor, run_behaviour
 from tagifai.cost import MAX_COST_RATIO, original_args, relative_cost
 from tagifai.crossval import N_REPEATS, N_SPLITS, cross_validate
@@ -77,7 +77,7 @@ def suggest_args(trial: optuna.Trial, base: TrainArgs) -> TrainArgs:
     values["max_df"] = trial.suggest_categorical("max_df", list(MAX_DF_CHOICES))
     values["stem"] = trial.suggest_categorical("stem", [False, True])
     values["class_balance"] = trial.suggest_categorical("class_balance", ["weights", "oversample", "none"])
-    values["embedding"] = trial.suggest_categorical("embedding", ["none", "minilm64"])
+    values["embedding"] = trial.suggest_categorical("embedding", list(CHOICES["embedding"]))
     if values["embedding"] != "none":
         values["embedding_scale"] = trial.suggest_float("embedding_scale", *EMBEDDING_SCALE_RANGE, log=True)
     low, high = ALPHA_RANGES[classifier]

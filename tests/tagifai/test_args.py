@@ -112,8 +112,10 @@ def test_to_params_for_sgd_has_every_argument_that_has_an_effect():
     args = TrainArgs(classifier="sgd")
     not_for_sgd = {"embedding_scale", "unclaimed_to_other"}
     assert args.to_params() == {k: v for k, v in asdict(args).items() if k not in not_for_sgd}
-    with_embedding = replace(args, embedding="minilm64", embedding_scale=0.5)
-    assert with_embedding.to_params() == {k: v for k, v in asdict(with_embedding).items() if k != "unclaimed_to_other"}
+    for table in ("minilm64", "minilm64_learned"):
+        with_embedding = replace(args, embedding=table, embedding_scale=0.5)
+        assert with_embedding.to_params() == {k: v for k, v in asdict(with_embedding).items()
+                                              if k != "unclaimed_to_other"}
 
 
 @pytest.mark.parametrize("classifier", [c for c in CHOICES["classifier"] if c != "sgd"])

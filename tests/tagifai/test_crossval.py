@@ -64,6 +64,12 @@ def test_same_seed_same_scores_other_seed_other_folds(projects, result):
         other.predictions.groupby("fold")["id"].apply(frozenset).tolist()
 
 
+def test_folds_fitted_in_worker_processes_give_the_same_result_as_in_process(projects, result):
+    serial = cross_validate(projects, FAST, n_splits=3, n_repeats=2, n_jobs=1)
+    assert serial.scores == result.scores  # `result` ran with the default: one worker per core
+    assert serial.predictions.equals(result.predictions)
+
+
 def test_on_fold_sees_every_score_and_can_stop_early(projects, result):
     seen = []
     cross_validate(projects, FAST, n_splits=3, n_repeats=2, on_fold=lambda i, s: seen.append((i, s)))

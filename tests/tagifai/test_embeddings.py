@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from tagifai.embeddings import EMBEDDINGS_DIR, TABLES, StaticEmbedding, WordPiece, load_table
+from tagifai.embeddings import EMBEDDINGS_DIR, TABLES, StaticEmbedding, WordCache, WordPiece, load_table
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,13 @@ def tokens(wordpiece: WordPiece, word: str) -> list[str]:
 
 def test_committed_files_match_their_manifest():
     manifest = json.loads((EMBEDDINGS_DIR / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"vocab.txt", *TABLES.values()}
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((EMBEDDINGS_DIR / name).read_bytes()).hexdigest() == digest, name
-    vocab, matrix = load_table("minilm64")
-    assert matrix.shape == (manifest["shape"][0], manifest["pca_dimensions"]) == (len(vocab), 64)
-    assert np.isfinite(matrix).all()
+    for table in TABLES:
+        vocab, matrix = load_table(table)
+        assert matrix.shape == (manifest["shape"][0], manifest["pca_dimensions"]) == (len(vocab), 64)
+        assert np.isfinite(matrix).all()
 
 
 def test_wordpiece_splits_like_bert(wordpiece):
@@ -58,8 +60,9 @@ def test_training_documents_have_mean_norm_scale():
     assert np.linalg.norm(embedding.transform(texts), axis=1).mean() == pytest.approx(2.0)
 
 
-def test_empty_text_is_a_zero_vector_and_related_texts_are_closer():
-    embedding = StaticEmbedding().fit(["a b"])
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_empty_text_is_a_zero_vector_and_related_texts_are_closer(table):
+    embedding = StaticEmbedding(table).fit(["a b"])
     empty, nlp_a, nlp_b, cv = embedding.transform(["", "sentence embeddings", "text classification",
                                                    "image segmentation"])
     assert not empty.any()
@@ -80,6 +83,12 @@ def test_pickle_drops_the_word_cache_and_keeps_the_numbers():
 
 
 def test_unknown_table_is_refused():
-    with pytest.raises(ValueError, match="must be one of minilm64"):
+    with pytest.raises(ValueError, match="must be one of minilm64, minilm64_learned"):
         load_table("word2vec")
-    assert set(TABLES) == {"minilm64"}
+
+
+def test_word_cache_starts_again_when_full():
+    cache = WordCache(limit=2)
+    assert cache.store("a", 1) == 1 and cache.store("b", 2) == 2
+    cache.store("c", 3)
+    assert cache == {"c": 3}

@@ -88,7 +88,8 @@ VECTORIZERS = {
                                                            ngram_range=(1, 3)),
     "union + embedding, stemmed": lambda: build_vectorizer(
         replace(UNION, stem=True, embedding="minilm64", embedding_scale=0.75)),
-    "char_wb + embedding": lambda: build_vectorizer(replace(UNION, analyzer="char_wb", embedding="minilm64")),
+    "char_wb + learned embedding": lambda: build_vectorizer(
+        replace(UNION, analyzer="char_wb", embedding="minilm64_learned")),
 }
 CLASSIFIERS = {
     "sgd log_loss": lambda: SGDClassifier(loss="log_loss", alpha=3e-5, random_state=0),
@@ -99,7 +100,7 @@ CLASSIFIERS = {
 
 
 # Features differ by design where an embedding is folded onto tokens (_fold_embedding): compared by probability.
-HYBRIDS = {"union + embedding, stemmed", "char_wb + embedding", "shipped"}
+HYBRIDS = {"union + embedding, stemmed", "char_wb + learned embedding", "shipped"}
 
 
 @pytest.mark.parametrize("vec_name", [name for name in VECTORIZERS if name not in HYBRIDS])
@@ -175,10 +176,10 @@ def test_unknown_pipelines_are_left_to_sklearn(projects, make):
     assert FastPipeline.compile(pipeline) is None
 
 
-def test_word_cache_stays_bounded_and_correct(projects, monkeypatch):
-    monkeypatch.setattr(fastpath, "WORD_CACHE_SIZE", 50)
+def test_word_cache_stays_bounded_and_correct(projects):
     pipeline = fitted(VECTORIZERS["char_wb"](), SGDClassifier(loss="log_loss", random_state=0), projects)
     fast = FastPipeline.compile(pipeline)
+    fast.blocks[0]._words.limit = 50
     texts = projects[0]
     for start in range(0, 300, 60):
         batch = texts[start:start + 60]

@@ -49,7 +49,7 @@ def test_the_space_covers_the_choices_of_the_issue():
     assert seen["class_balance"] == {"weights", "oversample", "none"}
     assert seen["sublinear_tf"] == seen["tune_threshold"] == {True, False}
     assert seen["loss"] == {"log_loss", "modified_huber"}
-    assert seen["embedding"] == {"none", "minilm64"}
+    assert seen["embedding"] == {"none", "minilm64", "minilm64_learned"}
 
 
 @pytest.mark.parametrize("values", [
@@ -58,6 +58,7 @@ def test_the_space_covers_the_choices_of_the_issue():
     {"classifier": "logreg", "analyzer": "word", "tune_threshold": False},
     {"classifier": "sgd", "analyzer": "char_wb", "loss": "modified_huber", "stem": True},
     {"classifier": "nbsvm", "analyzer": "union", "stem": True, "embedding": "minilm64", "embedding_scale": 0.8},
+    {"classifier": "nbsvm", "embedding": "minilm64_learned", "embedding_scale": 0.7},
 ])
 def test_trial_params_give_back_the_args(values):
     args = replace(TrainArgs(), **values)
