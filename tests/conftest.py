@@ -54,5 +54,6 @@ def other_trained_run(tracking_uri, default_args):
 
     from tagifai.tracking import train_and_log
 
-    args = replace(default_args, alpha=default_args.alpha * 3)
-    return train_and_log(args, experiment_name="tests-train", run_name="alpha_x3")
+    # x10: with x2 to x5 the champion's validation F1 does not move, and the registry tests need two scores.
+    args = replace(default_args, alpha=default_args.alpha * 10)
+    return train_and_log(args, experiment_name="tests-train", run_name="alpha_x10")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import tagifai
 from tagifai import config
 from tagifai.args import TrainArgs
 from tagifai.crossval import cross_validate, development_set
@@ -68,6 +71,14 @@ def test_folds_fitted_in_worker_processes_give_the_same_result_as_in_process(pro
     serial = cross_validate(projects, FAST, n_splits=3, n_repeats=2, n_jobs=1)
     assert serial.scores == result.scores  # `result` ran with the default: one worker per core
     assert serial.predictions.equals(result.predictions)
+
+
+def test_workers_use_this_process_package_not_a_model_code_copy_on_sys_path(projects, result, tmp_path,
+                                                                          monkeypatch):
+    # mlflow.pyfunc.load_model puts a model's code directory (a copy of tagifai without data/) on sys.path.
+    shutil.copytree(Path(tagifai.__file__).parent, tmp_path / "tagifai")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cross_validate(projects, FAST, n_splits=3, n_repeats=2).scores == result.scores
 
 
 def test_on_fold_sees_every_score_and_can_stop_early(projects, result):
