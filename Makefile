@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# lint-imports: the layer contracts in pyproject.toml ([tool.importlinter]); an upward import fails CI.
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-fast: $(STAMP)

@@ -14,6 +14,10 @@ class ModelResolutionError(TagifaiError):
 class StoreError(TagifaiError):
     """The prediction store cannot be used (unreachable, no predictions table yet, ...)."""
 
+    http_status = 503
+    error_code = "STORE_UNAVAILABLE"
+    exit_code = 2
+
 
 class AccountingError(TagifaiError):
     """Rows went missing between steps (scored != written): the job stops before committing anything."""

@@ -99,7 +99,7 @@ def train_model(workdir: Path) -> str:
     from registry.transitions import promote
     from tagifai import config
     from tagifai.args import TrainArgs
-    from tagifai.tracking import train_and_log
+    from tracking.runs import train_and_log
 
     trained = train_and_log(TrainArgs.from_file(config.ARGS_PATH), experiment_name="bench-train")
     promote(experiment_name="bench-train", model_name=MODEL_NAME, run_id=trained.run_id, force=True)

@@ -108,7 +108,7 @@ def train(workdir: Path) -> str:
 
     from tagifai import config
     from tagifai.args import TrainArgs
-    from tagifai.tracking import train_and_log
+    from tracking.runs import train_and_log
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])

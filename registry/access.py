@@ -20,7 +20,7 @@ from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 from tagifai import config
-from tagifai.errors import RegistryError
+from registry.errors import RegistryError
 
 ROLES: dict[str, dict[str, str]] = {
     "trainer": {"experiment": "EDIT", "registered_model": "MANAGE"},

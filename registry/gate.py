@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mlflow import MlflowClient
 
 from tagifai.behaviour import BehaviourReport, for_model_uri, run_behaviour
-from tagifai.errors import PromotionRefusedError
+from registry.errors import PromotionRefusedError
 from tagifai.evaluate import SLICES
 
 SLICE_MIN_F1 = {name: 0.7 for name in SLICES}

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from mlflow import MlflowClient
 
-from tagifai.errors import RegistryError
+from registry.errors import RegistryError
 
 COLUMNS = ("version", "aliases", "stage", "run_id", "f1", "val_f1", "created")
 

@@ -9,7 +9,7 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from tagifai.errors import RegistryError, UnknownArgError
+from registry.errors import RegistryError, UnknownArgError
 
 PERFORMANCE_PARTS = ("overall", "class", "slices")
 

@@ -17,7 +17,7 @@ from registry.lock import registry_lock
 from registry.gate import enforce as enforce_gate
 from registry.versions import best_run, logged_model_uri, run_metric, version_by_alias, version_for_run
 from tagifai.config import CHAMPION_ALIAS, PREVIOUS_ALIAS
-from tagifai.errors import PromotionRefusedError, RegistryError
+from registry.errors import PromotionRefusedError, RegistryError
 
 PRODUCTION, ARCHIVED = "Production", "Archived"
 

@@ -8,7 +8,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from tagifai.config import MODEL_ARTIFACT_NAME
-from tagifai.errors import RegistryError
+from registry.errors import RegistryError
 
 
 def logged_model_uri(client: MlflowClient, run: Run) -> str | None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from tagifai.errors import InvalidUsageError
+
 ENV_PREFIX = "TAGIFAI_SERVE_"
+
+
+class InvalidSettingError(InvalidUsageError, ValueError):
+    """A server setting (flag or TAGIFAI_SERVE_* variable) is out of range or of the wrong type."""
 
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
@@ -18,12 +24,12 @@ def _env(name: str, default, kind=str):
         return default
     if kind is bool:
         if raw.strip().lower() not in _BOOLS:
-            raise ValueError(f"{variable} must be true or false, got {raw[:40]!r}")
+            raise InvalidSettingError(f"{variable} must be true or false, got {raw[:40]!r}")
         return _BOOLS[raw.strip().lower()]
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{variable} must be an integer, got {raw[:40]!r}") from None
+        raise InvalidSettingError(f"{variable} must be an integer, got {raw[:40]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,8 @@ class ServeSettings:
     def __post_init__(self) -> None:
         for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+                raise InvalidSettingError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.cache_size < 0:
-            raise ValueError(f"cache_size must be >= 0, got {self.cache_size}")
+            raise InvalidSettingError(f"cache_size must be >= 0, got {self.cache_size}")
         if self.graceful_shutdown_seconds < 0:
-            raise ValueError(f"graceful_shutdown_seconds must be >= 0, got {self.graceful_shutdown_seconds}")
+            raise InvalidSettingError(f"graceful_shutdown_seconds must be >= 0, got {self.graceful_shutdown_seconds}")

@@ -1,49 +1,42 @@
-"""Errors defined once. Callers (CLI, pyfunc wrapper) translate them at their own boundary."""
+"""Errors defined once. Each class carries what it means to a client (`http_status`, `error_code`) and to a
+shell (`exit_code`); the scoring app's one exception handler and the CLI's one error boundary read them, so
+no caller chooses a status or an exit code of its own.
+
+Exit codes: 1 an operation failed (registry, server, store), 2 the input or arguments break a rule.
+Each layer defines its own subclasses next to its code (`registry.errors`, `tracking.errors`, ...).
+"""
 
 
 class TagifaiError(Exception):
-    """Base class for every error this package raises on purpose."""
+    """Base class for every error this project raises on purpose."""
+
+    http_status: int = 500
+    error_code: str = "INTERNAL_ERROR"
+    exit_code: int = 1
 
 
-class DataValidationError(TagifaiError):
+class InvalidUsageError(TagifaiError):
+    """Something the caller gave breaks a rule: 400 to a client, exit code 2 to a shell."""
+
+    http_status = 400
+    error_code = "INVALID_PARAMETER_VALUE"
+    exit_code = 2
+
+
+class DataValidationError(InvalidUsageError):
     """The labeled data file breaks a rule (missing column, duplicate id, ...)."""
 
 
-class InvalidArgsError(TagifaiError):
+class InvalidArgsError(InvalidUsageError):
     """A training argument is unknown or out of range."""
 
 
-class InvalidInputError(TagifaiError, ValueError):
+class InvalidInputError(InvalidUsageError, ValueError):
     """Texts given for prediction break a rule (empty list, missing or non-string text, ...)."""
 
 
-class RegistryError(TagifaiError):
-    """A registry operation cannot be done (no runs, no champion, nothing to roll back to, ...)."""
+class InputTooLargeError(InvalidInputError):
+    """Too many rows, too long a text or too large a body in one request: 413."""
 
-
-class PromotionRefusedError(RegistryError):
-    """The candidate is worse than the champion (or fails a gate) and --force was not given."""
-
-
-class UnknownArgError(TagifaiError):
-    """`tagifai args NAME` for a NAME the run did not record."""
-
-
-class TrackingServerError(TagifaiError):
-    """A remote tracking server failed a request (see tagifai.remote, which maps its answers to these)."""
-
-
-class AuthenticationError(TrackingServerError):
-    """401: no credentials, or the server rejected them."""
-
-
-class PermissionDeniedError(TrackingServerError):
-    """403: the user is known but lacks the permission for this request."""
-
-
-class TrackingServerUnreachableError(TrackingServerError):
-    """No answer from the tracking server (refused, timed out, unknown host)."""
-
-
-class ArtifactStoreError(TrackingServerError):
-    """The tracking server answered, but the artifact store behind it (e.g. S3) failed."""
+    http_status = 413
+    error_code = "REQUEST_TOO_LARGE"

@@ -39,7 +39,7 @@ def default_args() -> TrainArgs:
 @pytest.fixture(scope="session")
 def trained_run(tracking_uri, default_args):
     """One real training run with the shipped arguments, logged to the session store."""
-    from tagifai.tracking import train_and_log
+    from tracking.runs import train_and_log
 
     return train_and_log(default_args, experiment_name="tests-train", run_name="default")
 
@@ -52,7 +52,7 @@ def other_trained_run(tracking_uri, default_args):
     the registry tests are about versions and aliases, tests/registry/test_gate.py about the gate."""
     from dataclasses import replace
 
-    from tagifai.tracking import train_and_log
+    from tracking.runs import train_and_log
 
     # x10: with x2 to x5 the champion's validation F1 does not move, and the registry tests need two scores.
     args = replace(default_args, alpha=default_args.alpha * 10)

@@ -23,7 +23,7 @@ from batch.lookup import FRESH, STALE, PredictionLookup
 from batch.scoring import PREDICTION_COLUMNS, REJECT_COLUMNS
 from registry.versions import best_run
 from tagifai import config
-from tagifai.errors import RegistryError
+from registry.errors import RegistryError
 
 from batch_test_data import resampled
 

@@ -12,7 +12,7 @@ from batch import store
 from batch.errors import ModelResolutionError
 from batch.lookup import FRESH, MISSING, STALE, PredictionLookup
 from batch.models import VersionCache, parse
-from tagifai.cli import app
+from app.cli import app
 
 pytestmark = pytest.mark.slow
 

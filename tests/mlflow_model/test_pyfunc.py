@@ -111,7 +111,7 @@ def test_loss_curves_have_one_step_per_epoch(tracking_uri, default_args):
     """SGD trains epoch by epoch and logs a loss curve (the shipped classifier may not be SGD)."""
     from dataclasses import replace
 
-    from tagifai.tracking import train_and_log
+    from tracking.runs import train_and_log
 
     args = replace(default_args, classifier="sgd", num_epochs=7)
     run = train_and_log(args, experiment_name="tests-sgd-curves", run_name="sgd", cv_repeats=1)

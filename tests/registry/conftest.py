@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from tagifai.cli import app
+from app.cli import app
 
 EXPERIMENT = "tests-train"  # where tests/conftest.py's trained_run and other_trained_run are logged
 

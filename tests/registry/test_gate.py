@@ -14,7 +14,7 @@ BAD_ARGS = TrainArgs(analyzer="word", word_ngram_max=1, classifier="sgd", alpha=
 
 @pytest.fixture(scope="module")
 def bad_run(tracking_uri):
-    from tagifai.tracking import train_and_log
+    from tracking.runs import train_and_log
 
     return train_and_log(BAD_ARGS, experiment_name="tests-gate", run_name="useless", cv_repeats=1)
 

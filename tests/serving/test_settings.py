@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from serving import launch
 from serving.launch import ServeError, check_uri_policy
 from serving.settings import ServeSettings
-from tagifai.cli import app
+from app.cli import app
 
 LIMIT_FLAGS = {  # flag -> (settings field, env variable)
     "--workers": ("workers", "TAGIFAI_SERVE_WORKERS"),

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tagifai import config
 from tagifai.args import TrainArgs
-from tagifai.cli import app
+from app.cli import app
 from tagifai.search import ALPHA_RANGES, optimize, suggest_args, trial_params
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tagifai.cli import app
-from tagifai.report import N_MISTAKES, write_report
+from app.cli import app
+from app.report import N_MISTAKES, write_report
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from registry.metadata import logged_model_info  # noqa: E402
-from tagifai.quality import ARTIFACTS  # noqa: E402
+from tracking.quality import ARTIFACTS  # noqa: E402
 
 N_MISTAKES = 10
 # Reference points from the issue, for context (not measured here).

@@ -5,28 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from app.errors import ErrorBoundary, GateRefusedError, LookupMissError, StaleLookupError, UsageError
+from app.users import users_app
 from tagifai import config
-from tagifai.errors import TagifaiError, UnknownArgError
-from tagifai.cli_users import users_app
-from tagifai.remote import ServerErrorsGroup, server_error
 
-# ServerErrorsGroup: HTTP client defaults for a remote tracking server, and its failures as one clear line.
+# ErrorBoundary: every error that escapes a command becomes one line and its class's exit code (app/errors.py).
 app = typer.Typer(help="TagIfAI: train, track, promote and serve a project tagger on MLflow.", no_args_is_help=True,
-                  cls=ServerErrorsGroup)
+                  cls=ErrorBoundary)
 app.add_typer(users_app, name="users")  # accounts and grants on a team tracking server
-
-
-def fail(message: str, code: int = 1) -> None:
-    # Called while handling an error: if a tracking-server failure (401, 403, unreachable) lies behind it, say that.
-    server = server_error(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
-    typer.secho(f"error: {server or message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1 if server else code)
 
 
 @app.callback()
@@ -50,14 +41,11 @@ def train(
 ) -> None:
     """Train a model and log a complete MLflow run with a servable pyfunc model."""
     from tagifai.args import TrainArgs, parse_overrides
-    from tagifai.tracking import train_and_log
+    from tracking.runs import train_and_log
 
-    try:
-        args = TrainArgs.from_file(args_file, parse_overrides(set_))
-        trained = train_and_log(args, data_path=data, experiment_name=experiment_name, run_name=run_name,
-                                cv_repeats=cv_repeats)
-    except TagifaiError as exc:
-        fail(str(exc), code=2)
+    args = TrainArgs.from_file(args_file, parse_overrides(set_))
+    trained = train_and_log(args, data_path=data, experiment_name=experiment_name, run_name=run_name,
+                            cv_repeats=cv_repeats)
     overall = trained.result.performance["overall"]
     typer.echo(f"run_id: {trained.run_id}")
     typer.echo(f"model_uri: {trained.model_uri}")
@@ -84,10 +72,7 @@ def promote(
     from registry.transitions import promote as do_promote
 
     _init_tracking()
-    try:
-        typer.echo(do_promote(experiment_name, model_name, metric=metric, run_id=run_id, force=force).message)
-    except TagifaiError as exc:
-        fail(str(exc))
+    typer.echo(do_promote(experiment_name, model_name, metric=metric, run_id=run_id, force=force).message)
 
 
 @app.command()
@@ -96,10 +81,7 @@ def rollback(model_name: str = typer.Option(config.MODEL_NAME, help="Registered 
     from registry.transitions import rollback as do_rollback
 
     _init_tracking()
-    try:
-        typer.echo(do_rollback(model_name).message)
-    except TagifaiError as exc:
-        fail(str(exc))
+    typer.echo(do_rollback(model_name).message)
 
 
 @app.command()
@@ -111,10 +93,7 @@ def models(model_name: str = typer.Option(config.MODEL_NAME, help="Registered mo
     from registry.listing import COLUMNS, version_rows
 
     _init_tracking()
-    try:
-        rows = version_rows(model_name)
-    except TagifaiError as exc:
-        fail(str(exc))
+    rows = version_rows(model_name)
     table = Table(title=f"registered model '{model_name}'")
     for column in COLUMNS:
         table.add_column(column)
@@ -133,12 +112,7 @@ def args(
     from registry.metadata import model_args
 
     _init_tracking()
-    try:
-        _echo_json(model_args(model_uri, name))
-    except UnknownArgError as exc:
-        fail(str(exc), code=2)
-    except TagifaiError as exc:
-        fail(str(exc))
+    _echo_json(model_args(model_uri, name))
 
 
 @app.command()
@@ -150,12 +124,7 @@ def performance(
     from registry.metadata import model_performance
 
     _init_tracking()
-    try:
-        _echo_json(model_performance(model_uri, filter_))
-    except UnknownArgError as exc:
-        fail(str(exc), code=2)
-    except TagifaiError as exc:
-        fail(str(exc))
+    _echo_json(model_performance(model_uri, filter_))
 
 
 @app.command()
@@ -182,10 +151,7 @@ def serve(
 
     _init_tracking()
     given = {k: v for k, v in locals().items() if k in ServeSettings.__dataclass_fields__ and v is not None}
-    try:
-        code = do_serve(ServeSettings(**given))
-    except (TagifaiError, ValueError) as exc:
-        fail(str(exc))
+    code = do_serve(ServeSettings(**given))
     if code:
         raise typer.Exit(code)
 
@@ -211,12 +177,9 @@ def batch_score(
     _init_tracking()
     conf = dict(item.split("=", 1) for item in spark_conf if "=" in item)
     if len(conf) != len(spark_conf):
-        fail(f"--spark-conf takes KEY=VALUE, got: {', '.join(i for i in spark_conf if '=' not in i)}", code=2)
-    try:
-        result = run_job(input_, output, model_uri, store, master, fmt=format_, partitions=partitions,
-                         spark_conf=conf)
-    except TagifaiError as exc:
-        fail(str(exc))
+        raise UsageError(f"--spark-conf takes KEY=VALUE, got: {', '.join(i for i in spark_conf if '=' not in i)}")
+    result = run_job(input_, output, model_uri, store, master, fmt=format_, partitions=partitions,
+                     spark_conf=conf)
     rejected = ", ".join(f"{reason}: {n}" for reason, n in result.rejected.items() if n) or "none"
     typer.echo(f"run_id: {result.run_id}")
     typer.echo(f"model: {result.model_name} version {result.model_version}")
@@ -238,14 +201,11 @@ def lookup(
     from batch.lookup import lookup as do_lookup
 
     _init_tracking()
-    try:
-        result = do_lookup(id_, store, model_uri)
-    except TagifaiError as exc:
-        fail(str(exc), code=2)
+    result = do_lookup(id_, store, model_uri)
     if result.status == "missing":
-        fail(result.message(), code=1)
+        raise LookupMissError(result.message())
     if result.stale and not allow_stale:
-        fail(f"{result.message()} (--allow-stale returns it anyway)", code=3)
+        raise StaleLookupError(f"{result.message()} (--allow-stale returns it anyway)")
     if result.stale:
         typer.secho(f"warning: {result.message()}", fg=typer.colors.YELLOW, err=True)
     _echo_json(result.to_dict())
@@ -270,13 +230,10 @@ def optimize(
     from tagifai.search import optimize as do_optimize
 
     _init_tracking()
-    try:
-        base = TrainArgs.from_file(args_file)
-        result = do_optimize(n_trials=trials, timeout=timeout, experiment_name=experiment_name, data_path=data,
-                             base_args=base, write_args=write_args, confirm_top=confirm_top,
-                             confirm_seeds=confirm_seeds)
-    except TagifaiError as exc:
-        fail(str(exc), code=2)
+    base = TrainArgs.from_file(args_file)
+    result = do_optimize(n_trials=trials, timeout=timeout, experiment_name=experiment_name, data_path=data,
+                         base_args=base, write_args=write_args, confirm_top=confirm_top,
+                         confirm_seeds=confirm_seeds)
     mean, std = result.best_cv
     summary = result.summary
     typer.echo(f"parent run: {result.parent_run_id} (experiment '{result.experiment_name}')")
@@ -306,13 +263,10 @@ def report(
     output: Path = typer.Option(config.ROOT_DIR / "docs" / "model.md", help="Markdown file (PNGs go beside it)."),
 ) -> None:
     """Write a model report (data, args, metrics, CV, behaviour, worst mistakes) from the model's run."""
-    from tagifai.report import write_report
+    from app.report import write_report
 
     _init_tracking()
-    try:
-        path = write_report(model_uri, output)
-    except TagifaiError as exc:
-        fail(str(exc))
+    path = write_report(model_uri, output)
     typer.echo(f"wrote {path}")
 
 
@@ -322,10 +276,7 @@ def gate(model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to check
     from registry.gate import check_candidate
 
     _init_tracking()
-    try:
-        result = check_candidate(model_uri)
-    except TagifaiError as exc:
-        fail(str(exc))
+    result = check_candidate(model_uri)
     for kind, counts in result.behaviour.summary().items():
         if counts["total"]:
             typer.echo(f"behaviour {kind}: {counts['passed']}/{counts['total']} passed")
@@ -334,7 +285,7 @@ def gate(model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to check
     for check in result.slices:
         typer.echo(f"{check.describe()} -> {'pass' if check.passed else 'FAIL'}")
     if not result.passed:
-        fail("the gate refuses this model:\n" + "\n".join(f"  - {f}" for f in result.failures))
+        raise GateRefusedError("the gate refuses this model:\n" + "\n".join(f"  - {f}" for f in result.failures))
     typer.echo("gate passed")
 
 

@@ -16,12 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tagifai import config
 from tagifai.args import TrainArgs
 from tagifai.data import LoadReport, file_digest, load_projects
-from tagifai.errors import ArtifactStoreError
+from tracking.errors import ArtifactStoreError
 from tagifai.evaluate import flatten_metrics
 from tagifai.plots import class_metrics_figure, confusion_matrix_figure
-from tagifai.remote import server_error
+from tracking.remote import server_error
 from tagifai.crossval import N_REPEATS, CVResult
-from tagifai.quality import log_quality
+from tracking.quality import log_quality
 from tagifai.train import FitResult, fit
 
 logger = logging.getLogger(__name__)

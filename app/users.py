@@ -5,21 +5,13 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from mlflow.exceptions import MlflowException
 
 from tagifai import config
-from tagifai.errors import TagifaiError
 
 users_app = typer.Typer(
     help="Users and grants on the tracking server (as an admin: MLFLOW_TRACKING_USERNAME/PASSWORD).",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str) -> None:
-    from tagifai.cli import fail  # the CLI's one error printer (it also explains tracking-server failures)
-
-    fail(message)
 
 
 def _init() -> None:
@@ -43,14 +35,9 @@ def add(
     from registry.access import add_user, user_exists
 
     _init()
-    try:
-        if password is None and (update_password or not user_exists(username)):
-            password = typer.prompt(f"password for '{username}'", hide_input=True, confirmation_prompt=True)
-        typer.echo(add_user(username, password, role, experiment_name, model_name, update_password).message())
-    except TagifaiError as exc:
-        _fail(str(exc))
-    except MlflowException as exc:
-        _fail(exc.message)
+    if password is None and (update_password or not user_exists(username)):
+        password = typer.prompt(f"password for '{username}'", hide_input=True, confirmation_prompt=True)
+    typer.echo(add_user(username, password, role, experiment_name, model_name, update_password).message())
 
 
 @users_app.command("list")
@@ -59,12 +46,7 @@ def list_() -> None:
     from registry.access import list_users
 
     _init()
-    try:
-        rows = list_users()
-    except TagifaiError as exc:
-        _fail(str(exc))
-    except MlflowException as exc:
-        _fail(exc.message)
+    rows = list_users()
     for row in rows:
         admin = " (admin)" if row["is_admin"] else ""
         typer.echo(f"{row['username']}{admin}: {', '.join(row['grants']) or 'no grants (default permission)'}")

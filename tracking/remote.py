@@ -3,8 +3,7 @@
 MLflow reports them as an `MlflowException` whose text holds an HTTP status and an endpoint (401, 403, "too
 many 500 error responses", "Max retries exceeded ... Connection refused"), or as a `requests` exception.
 `server_error` maps any of them, anywhere in an exception's cause/context chain, to a `TrackingServerError`
-that says who could not do what where, and what to do about it. The CLI calls it at its boundary: for
-exceptions that escape a command, and for `TagifaiError`s raised while handling one.
+that says who could not do what where, and what to do about it. The CLI's error boundary (app/errors.py) and run logging (tracking/runs.py) call it.
 """
 
 from __future__ import annotations
@@ -12,11 +11,8 @@ from __future__ import annotations
 import os
 import re
 
-import typer
-from typer.core import TyperGroup
-
 from tagifai import config
-from tagifai.errors import (
+from tracking.errors import (
     ArtifactStoreError,
     AuthenticationError,
     PermissionDeniedError,
@@ -151,21 +147,3 @@ def server_error(exc: BaseException) -> TrackingServerError | None:
         if described is not None:
             return described
     return None
-
-
-class ServerErrorsGroup(TyperGroup):
-    """The CLI's root command group: sets the HTTP client defaults before any command runs, and turns a
-    tracking-server failure that escapes a command into one `error: ...` line and exit code 1 (no traceback)."""
-
-    def invoke(self, ctx):
-        config.apply_http_client_defaults()
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):  # the CLI's own control flow (typer vendors click)
-            raise
-        except Exception as exc:
-            error = server_error(exc)
-            if error is None:
-                raise
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from None
