@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -27,7 +26,6 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEB
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:
         config.silence_known_warnings()
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps JSON output parseable
 
 
 @app.command()
@@ -291,8 +289,6 @@ def gate(model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to check
 
 def _init_tracking() -> None:
     import mlflow
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep JSON output clean
 
     mlflow.set_tracking_uri(config.tracking_uri())
 

@@ -50,10 +50,10 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
 
 
 class ErrorBoundary(TyperGroup):
-    """The root command group: HTTP client defaults before any command runs, and `describe` for what escapes."""
+    """The root command group: MLflow client defaults before any command runs, `describe` for what escapes."""
 
     def invoke(self, ctx):
-        config.apply_http_client_defaults()
+        config.apply_client_defaults()
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # the CLI's own control flow (typer vendors click)

@@ -14,20 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import matplotlib
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-
-from registry.metadata import logged_model_info  # noqa: E402
-from tracking.quality import ARTIFACTS  # noqa: E402
+from registry.metadata import logged_model_info
+from tagifai.plots import new_figure
+from tracking.quality import ARTIFACTS
 
 N_MISTAKES = 10
-# Reference points from the issue, for context (not measured here).
+# Reference points measured elsewhere (the original design's write-up, a fine-tuned transformer on the
+# projects outside this repo), for context: not measured here.
 REFERENCES = (
     ("original TF-IDF + SGD design, its own test split", "~0.85"),
     ("original design with its 25th-percentile threshold, unseen projects", "~0.80"),
@@ -119,7 +117,7 @@ def _short(text: str, limit: int = 110) -> str:
 
 
 def _cv_figure(fold_f1: list[float], test_f1: float | None):
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = new_figure((7, 3.8))
     ax.bar(range(1, len(fold_f1) + 1), fold_f1, color="tab:blue", label="held-out fold")
     mean = sum(fold_f1) / len(fold_f1)
     ax.axhline(mean, color="tab:orange", label=f"CV mean {mean:.3f}")
@@ -137,7 +135,7 @@ def _cv_figure(fold_f1: list[float], test_f1: float | None):
 def _labels_figure(labels: dict[str, dict[str, int]]):
     parts = list(labels)
     classes = sorted({c for counts in labels.values() for c in counts})
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = new_figure((7, 3.8))
     bottom = [0] * len(parts)
     for c in classes:
         values = [labels[p].get(c, 0) for p in parts]
@@ -200,7 +198,7 @@ def _summary(meta: RunMetadata, behaviour: dict | None) -> list[str]:
               "procedure (train / validation split, fit, threshold) and scores projects the fold never saw; the "
               "test split is one draw of ~115 projects, so its F1 moves by several points from one split to "
               "another (see the fold spread below).", "",
-              "For context (from the issue, not measured here):", "",
+              "For context (measured elsewhere, not here):", "",
               _table(["reference", "weighted F1"], [list(r) for r in REFERENCES]), ""]
     if "cv_f1_mean" in m:
         cv = m["cv_f1_mean"]
@@ -228,7 +226,6 @@ def _data(meta: RunMetadata, out_dir: Path, prefix: str) -> list[str]:
     lines += [_table(["label", *data["labels"]], rows), ""]
     fig = _labels_figure(data["labels"])
     fig.savefig(out_dir / f"{prefix}labels.png", dpi=110)
-    plt.close(fig)
     lines += [f"![labels per split]({prefix}labels.png)", ""]
     return lines
 
@@ -287,7 +284,6 @@ def _cross_validation(meta: RunMetadata, out_dir: Path, prefix: str) -> list[str
               "projects, so the figure still carries some of the search's selection optimism.", ""]
     fig = _cv_figure(cv["fold_f1"], meta.metrics.get("f1"))
     fig.savefig(out_dir / f"{prefix}cv_folds.png", dpi=110)
-    plt.close(fig)
     lines += [f"![cross-validation folds]({prefix}cv_folds.png)", ""]
     return lines
 

@@ -361,7 +361,7 @@ def targets(model_uri: str, predictor_path: Path, only: set[str] | None) -> list
         "--port", "{port}", "--workers", "1"], base, "/invocations", "mlflow"))
     for workers in (1, 2):
         out.append(Target(f"fastapi-{workers}", "FastAPI app", workers, [
-            sys.executable, "-m", "uvicorn", "benchmarks.fastapi_app:app", "--host", HOST, "--port", "{port}",
+            sys.executable, "-m", "benchmarks.fastapi_serve", "--host", HOST, "--port", "{port}",
             "--workers", str(workers)], fastapi_env, "/predict", "fastapi"))
     out.append(Target("tagifai-1-cache", f"tagifai serve, cache {CACHE_SIZE}", 1, [
         str(BIN / "tagifai"), "serve", "--model-uri", model_uri, "--host", HOST, "--port", "{port}",

@@ -5,14 +5,12 @@ loaded once at start-up, a sync route (FastAPI runs it in its thread pool) and a
 FastAPI validates and serialises with pydantic. The answer has the same rows as `/invocations`:
 `{"predictions": [{"input_text", "predicted_tag", "confidence", "probabilities"}, ...]}`.
 
-    BENCH_PREDICTOR_PATH=.../artifacts/predictor.joblib uvicorn benchmarks.fastapi_app:app --workers 2
+    BENCH_PREDICTOR_PATH=.../artifacts/predictor.joblib python -m benchmarks.fastapi_serve --workers 2
 """
 
 from __future__ import annotations
 
-import asyncio.base_events
 import os
-import socket
 
 import joblib
 from fastapi import FastAPI
@@ -40,17 +38,6 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-
-
-def _set_nodelay(sock):
-    """With --workers > 1, uvicorn binds its socket with protocol 0 and asyncio then leaves Nagle on (it only
-    sets TCP_NODELAY when the protocol reads IPPROTO_TCP): +40 ms per small answer. `tagifai serve` fixes this
-    (serving/nodelay.py); the same fix here keeps the comparison about the stacks, not this pitfall."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-asyncio.base_events._set_nodelay = _set_nodelay
 predictor = joblib.load(os.environ[PREDICTOR_PATH_ENV])
 app = FastAPI(title="TagIfAI, hand-written FastAPI app (benchmark)")
 

@@ -34,7 +34,7 @@ def _who() -> str:
     return os.environ.get("MLFLOW_TRACKING_USERNAME") or getpass.getuser()
 
 
-# action -> the noun of its reason tag: promoted_by / promoted_at / promotion_reason (as the issue names them).
+# action -> the noun of its reason tag: promoted_by / promoted_at / promotion_reason.
 _REASON_TAG = {"promoted": "promotion_reason", "rolled_back": "rollback_reason"}
 
 

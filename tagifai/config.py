@@ -31,20 +31,22 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-# How the MLflow client talks to a remote tracking server. MLflow's own defaults (7 retries with exponential
-# backoff, 120 s per request) turn an unreachable server into minutes of silence; with these a refused
-# connection fails in ~7 s. Set with setdefault: the user's own MLFLOW_HTTP_* values win.
-HTTP_CLIENT_DEFAULTS = {
+# How the MLflow client behaves in our commands. Its own HTTP defaults (7 retries with exponential backoff,
+# 120 s per request) turn an unreachable server into minutes of silence; with these a refused connection fails
+# in ~7 s. Its download progress bars would interleave with JSON output. MLflow reads these only from the
+# environment, so they are set there once, with setdefault: the user's own values win.
+CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 
-def apply_http_client_defaults() -> None:
-    """Put HTTP_CLIENT_DEFAULTS into this process's environment (children such as servers inherit them)."""
-    for name, value in HTTP_CLIENT_DEFAULTS.items():
+def apply_client_defaults() -> None:
+    """Put CLIENT_DEFAULTS into this process's environment (children such as servers inherit them)."""
+    for name, value in CLIENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
 
 

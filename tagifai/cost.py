@@ -1,4 +1,4 @@
-"""Predict cost of a model relative to the original design's, measured side by side (issue: at most 1.5x).
+"""Predict cost of a model relative to the original design's, measured side by side (limit: MAX_COST_RATIO).
 
 The original design is char_wb (2,5) TF-IDF + SGD (log loss, oversampling). `relative_cost` times
 `Predictor.predict_proba` (what a served model runs per request: cleaning, features, classifier) on the same

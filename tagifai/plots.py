@@ -1,18 +1,25 @@
-"""Pictures a person would rather look at: confusion matrix and per-class metrics."""
+"""Pictures a person would rather look at: confusion matrix, per-class metrics, the search's history.
+
+Figures are built with matplotlib's object API (`Figure`, no pyplot): no global backend to choose, nothing
+kept open between plots, and it works headless on servers and in CI.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay
 
-matplotlib.use("Agg")  # headless: training runs on servers and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+def new_figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A standalone figure with one Axes (saved with savefig or mlflow.log_figure; garbage-collected after)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def confusion_matrix_figure(y_true, y_pred, classes: list[str]) -> Figure:
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = new_figure((7, 6))
     ConfusionMatrixDisplay.from_predictions(
         y_true, y_pred, labels=classes, ax=ax, cmap="Blues", colorbar=False, xticks_rotation=30
     )
@@ -25,7 +32,7 @@ def class_metrics_figure(per_class: dict[str, dict]) -> Figure:
     classes = list(per_class)
     metrics = ("precision", "recall", "f1")
     x = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = new_figure((8, 4.5))
     for i, metric in enumerate(metrics):
         ax.bar(x + (i - 1) * 0.27, [per_class[c][metric] for c in classes], width=0.27, label=metric)
     ax.set_xticks(x, [f"{c}\n(n={per_class[c]['num_samples']})" for c in classes], fontsize=8)
@@ -38,7 +45,7 @@ def class_metrics_figure(per_class: dict[str, dict]) -> Figure:
 
 def optimization_history_figure(study, best_trial: int | None = None) -> Figure:
     """Each completed trial's CV mean (± std), pruned trials at their last running mean, and the best so far."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = new_figure((8, 4.5))
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     pruned = [t for t in study.trials if t.state.name == "PRUNED" and t.intermediate_values]
     if complete:
@@ -79,7 +86,7 @@ def optimization_history_figure(study, best_trial: int | None = None) -> Figure:
 
 
 def param_importances_figure(importances: dict[str, float]) -> Figure:
-    fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(importances), 3) + 1.2))
+    fig, ax = new_figure((7, 0.4 * max(len(importances), 3) + 1.2))
     if importances:
         names = list(importances)[::-1]
         ax.barh(names, [importances[n] for n in names], color="tab:blue")

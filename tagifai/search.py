@@ -4,7 +4,7 @@ The objective is `crossval.cross_validate`: weighted F1 on held-out folds of tra
 split is never touched), each fold re-running the whole training procedure. Before its CV, each trial's
 model (trained as `tagifai train` would, on the train split; no test scoring) runs the behavioural tests and
 has its predict cost timed against the original design's model (tagifai.cost): a configuration that fails a
-case (the promotion gate would refuse it) or costs more than 1.5x the original per row (the issue's limit) is
+case (the promotion gate would refuse it) or costs more than 1.5x the original per row (tagifai.cost.MAX_COST_RATIO) is
 infeasible (two Optuna constraints, which TPE uses). Each fold's running mean goes to a median pruner, which
 may stop infeasible trials early; feasible ones always get their full CV. The best feasible trials are then
 scored on more fold seeds (`confirm`), and the winner is the finalist with the highest CV mean over all of them
@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import optuna
@@ -169,7 +168,7 @@ class _Objective:
         self.df, self.base, self.n_splits, self.n_repeats, self.space = df, base, n_splits, n_repeats, space
         self._prepared: dict[tuple, pd.DataFrame] = {}
         self._reference = None
-        # The batch the predict cost is timed on: 1000 project texts (the limit is at batch 1000).
+        # The batch the predict cost is timed on: 1000 project texts (the cost limit is set at batch 1000).
         self.cost_texts = df["text"].sample(COST_BATCH, replace=True, random_state=base.seed).tolist()
 
     def prepared(self, args: TrainArgs) -> pd.DataFrame:
@@ -444,4 +443,3 @@ def _log_parent(study, best, best_args: TrainArgs, summary: dict, importances: d
     for name, fig in (("optimization_history.png", optimization_history_figure(study, best.number)),
                       ("param_importances.png", param_importances_figure(importances))):
         mlflow.log_figure(fig, name)
-        plt.close(fig)
