@@ -62,6 +62,7 @@ def tiny_model(tmp_path_factory) -> Path:
     return base / "model"
 
 
+@pytest.mark.slow  # runs the mlflow CLI (a process importing all of MLflow)
 def test_command_is_mlflow_models_serve_with_flags_it_has(container):
     assert container["command"] == ["mlflow", "models", "serve"]
     help_text = subprocess.run([str(BIN / "mlflow"), "models", "serve", "--help"], capture_output=True, text=True,
@@ -75,6 +76,7 @@ def test_command_is_mlflow_models_serve_with_flags_it_has(container):
     assert int(given["--port"]) == port["containerPort"]
 
 
+@pytest.mark.slow  # runs the mlflow CLI (a process importing all of MLflow)
 def test_model_path_is_where_mlflows_image_puts_the_model(container, tiny_model, tmp_path):
     build = tmp_path / "build"
     subprocess.run([str(BIN / "mlflow"), "models", "generate-dockerfile", "-m", str(tiny_model), "-d", str(build),
@@ -104,6 +106,7 @@ def test_service_and_autoscaler_point_at_the_deployment(manifest, container):
         assert probe_port in port_names or probe_port in port_names.values(), probe
 
 
+@pytest.mark.slow  # runs the mlflow CLI (a process importing all of MLflow)
 def test_probes_and_invocations_answer_on_a_server_run_with_the_manifests_arguments(container, tiny_model, tmp_path):
     port = free_port()
     given = options(container["args"])

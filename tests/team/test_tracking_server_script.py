@@ -56,6 +56,7 @@ def test_defaults_local_sqlite_loopback_and_psycopg2(script, tmp_path):
     assert script.redact(postgres.backend_store_uri) == "postgresql+psycopg2://u:***@db:5432/mlflow"
 
 
+@pytest.mark.slow  # runs the mlflow CLI (a process importing all of MLflow)
 def test_auth_config_reads_back_through_mlflows_reader(script, tmp_path):
     settings = script.settings_from({**GOOD, "MLFLOW_BACKEND_STORE_URI": "postgresql://u:p%40ss@db/mlflow",
                                      "TAGIFAI_AUTH_DEFAULT_PERMISSION": "no_permissions"})
@@ -69,6 +70,7 @@ def test_auth_config_reads_back_through_mlflows_reader(script, tmp_path):
     assert out == "postgresql+psycopg2://u:p%40ss@db/mlflow|NO_PERMISSIONS|admin|60|None"
 
 
+@pytest.mark.slow  # runs the mlflow CLI (a process importing all of MLflow)
 def test_command_uses_flags_mlflow_server_has(script):
     command = script.server_command(script.settings_from(GOOD))
     help_text = subprocess.run([str(BIN / "mlflow"), "server", "--help"], capture_output=True, text=True, check=True,

@@ -32,6 +32,7 @@ def test_a_server_that_is_not_there_is_named_unreachable(monkeypatch):
     assert error.exit_code == 1
 
 
+@pytest.mark.slow  # creates a SQLite tracking store (MLflow's migrations)
 def test_an_error_of_a_local_store_is_not_a_server_error(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
