@@ -38,7 +38,7 @@ def main() -> None:
     if args.workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
     else:
-        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
 
 
 if __name__ == "__main__":
