@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.ports import free_port
 from team_stack import (
-    BIN, POSTGRES_ADMIN_DSN, ROOT, MODEL_NAME, Service, TeamStack, TrainedRun, clean_env, free_port, parse_train,
+    BIN, POSTGRES_ADMIN_DSN, ROOT, MODEL_NAME, Service, TeamStack, TrainedRun, clean_env, parse_train,
 )
 
 
