@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
 _CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
+# What a blocking request raises when nothing (or nothing sane) answers: refused, reset, timed out, garbled.
+TRANSPORT_ERRORS = (OSError, http.client.HTTPException)
 
 
 class Connection:
@@ -73,7 +75,7 @@ class Connection:
 
 def request(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
             timeout: float = 30.0) -> tuple[int, bytes]:
-    """One blocking request on a new connection: (status, body). OSError (refused, reset, timed out) goes through."""
+    """One blocking request on a new connection: (status, body). TRANSPORT_ERRORS go through."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
@@ -104,5 +106,5 @@ def answers_ok(url: str, timeout: float = 2.0) -> bool:
     """Whether GET `url` answers 200 now (False while nothing listens or the answer does not come in time)."""
     try:
         return get(url, timeout)[0] == 200
-    except (OSError, http.client.HTTPException):
+    except TRANSPORT_ERRORS:
         return False

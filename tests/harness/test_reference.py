@@ -9,7 +9,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from harness.reference import reference_answer, reference_predictions, reference_proba
+from harness.reference import mismatch, reference_answer, reference_predictions, reference_proba
 from tagifai.predict import Predictor
 from tagifai.preprocess import clean_texts
 
@@ -47,3 +47,18 @@ def test_reference_answer_columns(predictor):
     assert answer["names"] == ["cv", "nlp", "other"]
     assert answer["proba"].shape == (len(TEXTS), 3)
     assert len(answer["tags"]) == len(answer["confidence"]) == len(TEXTS)
+
+
+def test_mismatch_names_what_differs(predictor):
+    texts = TEXTS[:2]
+    want = reference_predictions(predictor, texts)
+    served = [{"input_text": t, **row} for t, row in zip(texts, want)]
+    assert mismatch(served, want, texts) is None
+    assert mismatch(served[:1], want) == "1 rows for 2 texts"
+    assert mismatch(served, want, ["other text", texts[1]]).startswith("row 0: input_text")
+    wrong_tag = [served[0], {**served[1], "predicted_tag": "nope"}]
+    assert mismatch(wrong_tag, want).startswith("row 1: got 'nope'")
+    off = {tag: p + 1e-6 for tag, p in served[0]["probabilities"].items()}
+    assert mismatch([{**served[0], "probabilities": off}, served[1]], want) == "row 0: probabilities differ"
+    assert mismatch([{**served[0], "probabilities": off}, served[1]], want, tolerance=1e-3) is None
+    assert mismatch([{**served[0], "confidence": float("nan")}, served[1]], want).startswith("row 0: confidence")
