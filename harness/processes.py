@@ -59,9 +59,11 @@ def wait_http_ok(process: subprocess.Popen, url: str, timeout: float, log_path: 
 
 def wait_workers_ready(process: subprocess.Popen, log_path: Path, workers: int, timeout: float) -> list[int]:
     """Until `workers` forked workers of `tagifai serve --workers N` said in the log that they are ready."""
-    return wait_up(process, lambda: (r if len(r := ready_workers(process.pid, log_text(log_path))) >= workers
-                                     else None),
-                   timeout, f"{workers} workers ready", log_path)
+    def ready() -> list[int] | None:
+        found = ready_workers(process.pid, log_text(log_path))
+        return found if len(found) >= workers else None
+
+    return wait_up(process, ready, timeout, f"{workers} workers ready", log_path)
 
 
 @contextmanager

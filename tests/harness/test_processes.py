@@ -14,7 +14,7 @@ import pytest
 from harness.ports import wait_for
 from harness.proc import (children, command_line, group_cpu_seconds, group_members, proc_stat, ready_pids,
                           rss_kib, worker_pids)
-from harness.processes import group_alive, log_text, start_logged, stop_group, wait_up
+from harness.processes import group_alive, log_text, start_logged, stop_group, wait_up, wait_workers_ready
 from serving.uvicorn_server import READY_LINE
 
 # A parent that starts a sleeping child (same group), prints the child's pid and sleeps; it ignores SIGTERM,
@@ -88,3 +88,29 @@ def test_ready_pids_reads_the_servers_ready_line():
     log = "\n".join(["starting", READY_LINE.format(pid=101), "noise worker 7 ready later",
                      READY_LINE.format(pid=202)])
     assert ready_pids(log) == {101, 202}
+
+
+# A launcher that forks two workers (same command line, like `tagifai serve --workers 2`); each prints the ready
+# line with its pid, then sleeps.
+FORKING = textwrap.dedent("""
+    import os, sys, time
+    line = sys.argv[1]
+    for _ in range(2):
+        if os.fork() == 0:
+            print(line.format(pid=os.getpid()), flush=True)
+            time.sleep(600)
+            os._exit(0)
+    time.sleep(600)
+""")
+
+
+def test_forked_workers_are_found_and_waited_for_until_ready(tmp_path):
+    log_path = tmp_path / "launcher.log"
+    process = start_logged([sys.executable, "-c", FORKING, READY_LINE], log_path)
+    try:
+        ready = wait_workers_ready(process, log_path, 2, timeout=30)
+        assert sorted(ready) == worker_pids(process.pid) == sorted(children(process.pid))
+        assert ready_pids(log_text(log_path)) == set(ready)
+    finally:
+        stop_group(process, term_grace=5)
+    assert not group_alive(process.pid)
