@@ -27,6 +27,12 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness import proc  # noqa: E402 - the repo is on sys.path from here
+from harness.postgres import create_database  # noqa: E402
+from harness.stats import percentile  # noqa: E402
+
 DOCS = ROOT / "docs"
 SECTION = "## Batch scoring"
 MODEL_NAME = "tagifai-bench"
@@ -126,38 +132,29 @@ def synthesise(rows: int, folder: Path, parts: int = 4) -> Path:
 CPU_CLASSES = ("driver", "jvm", "python_workers")
 
 
-def _proc_table() -> dict[int, tuple[int, float, str]]:
-    """pid -> (ppid, own + reaped children's user+sys CPU seconds, class hint from comm/cmdline)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    table: dict[int, tuple[int, float, str]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                raw = Path(f"/proc/{entry}/stat").read_text()
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()[:300]
-            except OSError:
-                continue
-            comm, fields = raw[raw.index("(") + 1:raw.rindex(")")], raw.rsplit(")", 1)[1].split()
-            hint = "jvm" if comm == "java" else "python_workers" if b"pyspark.daemon" in cmd else "driver"
-            table[int(entry)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick, hint)
-    return table
+def _cpu_class(stat: proc.ProcStat) -> str:
+    """The class a process's CPU counts for, from its comm/cmdline: the JVM, Spark's Python workers, or the driver."""
+    if stat.comm == "java":
+        return "jvm"
+    return "python_workers" if "pyspark.daemon" in proc.command_line(stat.pid, limit=300) else "driver"
 
 
 def tree_cpu_by_class(root: int | None = None) -> dict[str, float]:
     """user+sys CPU of a process tree split into the Spark driver (the Python process that runs the job), its
     JVM and Spark's Python workers (the pyspark daemon and the workers it forks). A process's reaped children
     count for the process (Linux adds them to its cutime/cstime)."""
-    table = _proc_table()
+    table = proc.proc_table()
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
+    for pid, stat in table.items():
+        children.setdefault(stat.ppid, []).append(pid)
     totals = dict.fromkeys(CPU_CLASSES, 0.0)
     stack = [(root or os.getpid(), "driver")]
     while stack:
         pid, inherited = stack.pop()
-        _, cpu, hint = table.get(pid, (0, 0.0, "driver"))
+        stat = table.get(pid)
+        hint = _cpu_class(stat) if stat else "driver"
         cls = hint if hint != "driver" else inherited  # a worker forked by the daemon keeps its cmdline anyway
-        totals[cls] += cpu
+        totals[cls] += stat.cpu_s + stat.children_cpu_s if stat else 0.0
         stack.extend((child, cls) for child in children.get(pid, []))
     return totals
 
@@ -378,37 +375,22 @@ def lookup_latency(store_url: str, model_uri: str, ids: list[str], n: int) -> di
     finder.get(ids[1])
     refresh_ms = (time.perf_counter_ns() - t0) / 1e6
     finder.close()
-    timings.sort()
-    q = lambda p: timings[min(len(timings) - 1, int(p * len(timings)))] / 1e6  # noqa: E731
-    return {"n": n, "p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99), "max_ms": timings[-1] / 1e6,
+    return {"n": n, **{f"p{q}_ms": percentile(timings, q) / 1e6 for q in (50, 90, 99)}, "max_ms": max(timings) / 1e6,
             "mean_ms": statistics.fmean(timings) / 1e6, "first_call_ms": cold_ms, "alias_refresh_ms": refresh_ms,
             "rows_in_store": len(ids)}
 
 
 def fresh_postgres(admin_url: str) -> tuple[str, Callable[[], None]] | None:
+    """A throw-away database (its SQLAlchemy URL, its drop), or None without a reachable PostgreSQL."""
     if not admin_url:
         return None
     import psycopg2
-    from sqlalchemy.engine import make_url
 
     try:
-        admin = psycopg2.connect(admin_url, connect_timeout=5)
+        return create_database(admin_url, "tagifai_bench", driver="postgresql+psycopg2")
     except psycopg2.OperationalError as exc:
         logger.warning("PostgreSQL not reachable (%s): skipping its store-write measurement", exc)
         return None
-    admin.autocommit = True
-    name = f"tagifai_bench_{os.getpid()}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    url = make_url(admin_url).set(drivername="postgresql+psycopg2", database=name)
-    return url.render_as_string(hide_password=False), drop
 
 
 # --- report -----------------------------------------------------------------------------------------------

@@ -37,7 +37,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving.processes import free_port, stop_group  # noqa: E402 - the repo is on sys.path from here
+from benchmarks.loadgen import batch_indices, request_body  # noqa: E402 - the repo is on sys.path from here
+from harness import proc  # noqa: E402
+from harness.http import TRANSPORT_ERRORS, post_json  # noqa: E402
+from harness.http import get as http_get  # noqa: E402
+from harness.ports import free_port  # noqa: E402
+from harness.processes import start_logged, stop_group, wait_up  # noqa: E402
+from harness.reference import TOLERANCE, mismatch, reference_predictions  # noqa: E402
+from harness.stats import latency_summary  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -48,7 +55,6 @@ BATCHES = (1, 10, 100, 1000)
 CONCURRENCY = (1, 8)
 CACHE_SIZE = 4096
 CACHE_BATCHES = (1, 100)  # the cache-on server only runs these
-TOLERANCE = 1e-9
 HOST = "127.0.0.1"
 
 
@@ -57,13 +63,6 @@ HOST = "127.0.0.1"
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values, q: float) -> float:
-    if not len(values):
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def machine() -> dict[str, str]:
@@ -118,26 +117,6 @@ def train(workdir: Path) -> str:
     return train_and_log(args, experiment_name="bench-serving", run_name="bench").model_uri
 
 
-def expected_predictions(predictor, texts: list[str]) -> list[dict]:
-    """The plain sklearn pipeline's answer for every text (no fast path): what every stack must return."""
-    from tagifai.preprocess import clean_texts
-    from tagifai.threshold import apply_threshold
-
-    proba = predictor.pipeline.predict_proba(clean_texts(texts, lower=predictor.lower, stem=predictor.stem))
-    names = predictor.pipeline.classes_.tolist()
-    tags = apply_threshold(proba, predictor.pipeline.classes_, predictor.threshold)
-    return [
-        {"predicted_tag": tag, "confidence": float(row[names.index(tag)]) if tag in names else 0.0,
-         "probabilities": dict(zip(names, map(float, row)))}
-        for tag, row in zip(tags.tolist(), proba)
-    ]
-
-
-def batch_indices(k: int, batch: int, n: int) -> list[int]:
-    start = (k * batch) % n
-    return [(start + i) % n for i in range(batch)]
-
-
 # --- in-process -----------------------------------------------------------------------------------------------------
 
 
@@ -158,10 +137,8 @@ def bench_in_process(model_uri: str, predictor_path: Path, texts: list[str], exp
     n = len(texts)
 
     def check(frame, indices) -> None:
-        for row, i in zip(frame.to_dict(orient="records"), indices):
-            want = expected[i]
-            assert row["predicted_tag"] == want["predicted_tag"], (i, row, want)
-            assert all(abs(row["probabilities"][t] - p) <= TOLERANCE for t, p in want["probabilities"].items())
+        problem = mismatch(frame.to_dict(orient="records"), [expected[i] for i in indices], tolerance=TOLERANCE)
+        assert problem is None, problem
 
     rows = []
     for batch in BATCHES:
@@ -192,7 +169,7 @@ def bench_in_process(model_uri: str, predictor_path: Path, texts: list[str], exp
         for name, ts in times.items():
             mean = statistics.fmean(ts)
             rows.append({"stack": name, "workers": "-", "batch": batch, "concurrency": 1, "requests": len(ts),
-                         "p50_ms": percentile(ts, 50) * 1e3, "p99_ms": percentile(ts, 99) * 1e3,
+                         **latency_summary(ts),
                          "req_per_s": 1 / mean, "rows_per_s": batch / mean, "errors": 0})
         log(f"in-process batch {batch}: " + ", ".join(
             f"{r['stack'].split(' (')[0]} {r['p50_ms']:.3f} ms" for r in rows[-3:]))
@@ -370,75 +347,42 @@ def targets(model_uri: str, predictor_path: Path, only: set[str] | None) -> list
     return [t for t in out if only is None or t.name in only]
 
 
-def request_body(fmt: str, texts: list[str]) -> bytes:
-    key = "dataframe_records" if fmt == "mlflow" else "texts"
-    return json.dumps({key: [{"text": t} for t in texts]}).encode()
-
-
 def start(target: Target, logdir: Path, text: str, want: dict, timeout: float = 90.0) -> None:
     """Start the server; cold start = process start to the first correct answer to a one-row request."""
-    import httpx
-
     target.port = free_port()
     command = [part.replace("{port}", str(target.port)) for part in target.command]
     target.log_path = logdir / f"{target.name}.log"
     url = f"http://{HOST}:{target.port}{target.path}"
     body = request_body(target.fmt, [text])
-    with open(target.log_path, "wb") as out:
-        t0 = time.perf_counter()
-        target.process = subprocess.Popen(command, env=target.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = t0 + timeout
-    with httpx.Client(timeout=5) as client:
-        while time.perf_counter() < deadline:
-            if target.process.poll() is not None:
-                raise RuntimeError(f"{target.name} exited ({target.process.returncode}):\n"
-                                   f"{target.log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                response = client.post(url, content=body, headers={"Content-Type": "application/json"})
-                if response.status_code == 200:
-                    row = response.json()["predictions"][0]
-                    if row["predicted_tag"] != want["predicted_tag"] or abs(row["confidence"] - want["confidence"]) > TOLERANCE:
-                        raise RuntimeError(f"{target.name}: first answer is wrong: {row}")
-                    target.cold_starts.append(time.perf_counter() - t0)
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-    raise TimeoutError(f"{target.name}: no correct answer within {timeout:.0f} s")
 
-
-def _proc_table() -> dict[int, dict]:
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    def answered() -> bool:
         try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            rss_kb = next((int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
-                           if line.startswith("VmRSS:")), 0)
-            pss_kb = next((int(line.split()[1]) for line in (entry / "smaps_rollup").read_text().splitlines()
-                           if line.startswith("Pss:")), 0)
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):
-            continue
-        table[int(entry.name)] = {"ppid": int(fields[1]), "pgrp": int(fields[2]), "rss_mb": rss_kb / 1024,
-                                  "pss_mb": pss_kb / 1024, "cmd": cmdline}
-    return table
+            status, answer = post_json(url, body, timeout=5)
+        except TRANSPORT_ERRORS:
+            return False
+        if status != 200:
+            return False
+        if problem := mismatch(answer["predictions"][:1], [want], tolerance=TOLERANCE):
+            raise RuntimeError(f"{target.name}: first answer is wrong: {problem}")
+        return True
+
+    t0 = time.perf_counter()
+    target.process = start_logged(command, target.log_path, env=target.env, cwd=ROOT)
+    wait_up(target.process, answered, timeout, f"{target.name}: a correct answer", target.log_path, interval=0.05)
+    target.cold_starts.append(time.perf_counter() - t0)
 
 
 def memory(target: Target) -> dict:
     """RSS of the server's process group; workers = its leaf processes (not multiprocessing's trackers).
     PSS splits pages shared by several processes (forked workers share the model) among them: its total is
     what the group really occupies, where the RSS total counts shared pages once per process."""
-    table = _proc_table()
-    group = {pid: p for pid, p in table.items() if p["pgrp"] == target.process.pid}
-    parents = {p["ppid"] for p in group.values()}
-    workers = [p for pid, p in group.items() if pid not in parents and "resource_tracker" not in p["cmd"]]
-    return {"processes": len(group), "total_mb": sum(p["rss_mb"] for p in group.values()),
-            "pss_total_mb": sum(p["pss_mb"] for p in group.values()),
-            "per_worker_mb": statistics.fmean(p["rss_mb"] for p in workers) if workers else math.nan,
+    group = proc.group_members(target.process.pid)
+    parents = {p.ppid for p in group.values()}
+    workers = [pid for pid in group if pid not in parents and "resource_tracker" not in proc.command_line(pid)]
+    rss_mb = {pid: proc.rss_kib(pid) / 1024 for pid in group}
+    return {"processes": len(group), "total_mb": sum(rss_mb.values()),
+            "pss_total_mb": sum(proc.pss_kib(pid) / 1024 for pid in group),
+            "per_worker_mb": statistics.fmean(rss_mb[pid] for pid in workers) if workers else math.nan,
             "workers_seen": len(workers)}
 
 
@@ -449,9 +393,7 @@ def stop(target: Target) -> None:
 
 def cache_lookups(target: Target) -> dict[str, float]:
     """Hit and miss counts from the server's /metrics (tagifai_prediction_cache_total)."""
-    import httpx
-
-    text = httpx.get(f"http://{HOST}:{target.port}/metrics", timeout=10).text
+    text = http_get(f"http://{HOST}:{target.port}/metrics", timeout=10)[1].decode()
     counts = {"hit": 0.0, "miss": 0.0}
     for line in text.splitlines():
         match = re.match(r'tagifai_prediction_cache_total\{[^}]*result="(hit|miss)"[^}]*\}\s+(\S+)', line)
@@ -503,7 +445,7 @@ def aggregate(raw_cells: list[dict], by_name: dict[str, Target]) -> list[dict]:
         t = by_name[name]
         rows.append({
             "target": name, "stack": t.stack, "workers": t.workers, "batch": batch, "concurrency": conc,
-            "requests": done, "p50_ms": percentile(lat, 50) * 1e3, "p99_ms": percentile(lat, 99) * 1e3,
+            "requests": done, **latency_summary(lat),
             "req_per_s": done / elapsed if elapsed else math.nan,
             "rows_per_s": done * batch / elapsed if elapsed else math.nan,
             "errors": sum(c["errors"] for c in cells),
@@ -802,7 +744,7 @@ def main() -> None:
         inner = getattr(predictor.pipeline.steps[0][1], "transformer_list", None)
         model_desc = steps + (f" [{', '.join(n for n, _ in inner)}]" if inner else "")
         texts = load_projects(config.DATA_PATH)[0]["text"].tolist()
-        expected = expected_predictions(predictor, texts)
+        expected = reference_predictions(predictor, texts)  # the plain sklearn pipeline: what every stack must return
 
         log("in-process")
         inproc, extra = bench_in_process(model_uri, predictor_path, texts, expected, args.inproc_seconds)

@@ -25,66 +25,18 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import re
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import proc  # noqa: E402 - the repo is on sys.path from here
+from harness.http import Connection  # noqa: E402
+from harness.reference import mismatch  # noqa: E402
+from harness.stats import latency_summary  # noqa: E402
+
 TOLERANCE = 1e-9
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
-_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
-
-
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection: POST a body, read status + body (Content-Length or chunked)."""
-
-    def __init__(self, host: str, port: int, path: str):
-        self.host, self.port = host, port
-        self.head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: ").encode()
-        self.reader = self.writer = None
-
-    async def _open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=2**22)
-
-    async def post(self, body: bytes) -> tuple[int, bytes]:
-        for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
-            if self.writer is None:
-                await self._open()
-            try:
-                self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
-                head = await self.reader.readuntil(b"\r\n\r\n")
-                break
-            except (ConnectionError, asyncio.IncompleteReadError):
-                await self.close()
-                if attempt == 2:
-                    raise
-        status = int(head[9:12])
-        if match := _CONTENT_LENGTH.search(head):
-            data = await self.reader.readexactly(int(match.group(1)))
-        elif _CHUNKED.search(head):
-            parts = []
-            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
-                parts.append(await self.reader.readexactly(size))
-                await self.reader.readexactly(2)
-            await self.reader.readuntil(b"\r\n")
-            data = b"".join(parts)
-        else:  # no length: the server closes the connection after the body
-            data = await self.reader.read()
-            await self.close()
-        if b"\r\nconnection: close" in head.lower():
-            await self.close()
-        return status, data
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            try:
-                await self.writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
-        self.reader = self.writer = None
 
 
 class HttpxConnection:
@@ -104,21 +56,7 @@ class HttpxConnection:
 
 def group_cpu_seconds(pgid: int | None) -> float:
     """User + system CPU of every process in the server's process group (its workers included), from /proc."""
-    if not pgid:
-        return math.nan
-    ticks = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return proc.group_cpu_seconds(pgid) if pgid else math.nan
 
 
 def request_body(fmt: str, texts: list[str]) -> bytes:
@@ -140,34 +78,15 @@ def check_response(status: int, body: bytes, indices: list[int], texts: list[str
         rows = json.loads(body)["predictions"]
     except (ValueError, KeyError, TypeError) as exc:
         return f"unreadable body ({type(exc).__name__}): {body[:200]!r}"
-    if len(rows) != len(indices):
-        return f"{len(rows)} rows for {len(indices)} texts"
-    for row, i in zip(rows, indices):
-        want = expected[i]
-        if row.get("input_text") != texts[i] or row.get("predicted_tag") != want["predicted_tag"]:
-            return f"text {i}: got {row.get('predicted_tag')!r}, expected {want['predicted_tag']!r}"
-        if not math.isclose(row.get("confidence", math.nan), want["confidence"], rel_tol=0, abs_tol=TOLERANCE):
-            return f"text {i}: confidence {row.get('confidence')} != {want['confidence']}"
-        got = row.get("probabilities") or {}
-        if got.keys() != want["probabilities"].keys() or any(
-            abs(got[tag] - p) > TOLERANCE for tag, p in want["probabilities"].items()
-        ):
-            return f"text {i}: probabilities differ"
-    return None
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+    problem = mismatch(rows, [expected[i] for i in indices], [texts[i] for i in indices], TOLERANCE)
+    return problem and f"texts {indices[0]}..{indices[-1]}: {problem}"
 
 
 async def run_cell(spec: dict, cell: dict) -> dict:
     n = len(spec["texts"])
     target = spec["targets"][cell["target"]]
     batch, concurrency = cell["batch"], cell["concurrency"]
-    cls = HttpxConnection if spec.get("client") == "httpx" else RawConnection
+    cls = HttpxConnection if spec.get("client") == "httpx" else Connection
     # Enough distinct bodies that no two connections send the same one at once; built before the clock starts.
     pool = max(concurrency * 4, min(64, math.ceil(n / batch)), 8)
     bodies = _bodies(spec, target, batch, pool)
@@ -218,7 +137,7 @@ async def run_cell(spec: dict, cell: dict) -> dict:
     done = len(latencies)
     return {
         **cell, "requests": done, "elapsed_s": elapsed, "latencies": latencies,
-        "p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3,
+        **latency_summary(latencies),
         "req_per_s": done / elapsed if elapsed else math.nan, "rows_per_s": done * batch / elapsed if elapsed else 0,
         "errors": wrong + len(failures), "first_error": first_wrong or (failures[0] if failures else None),
         "client_cpu_us_per_req": cpu / done * 1e6 if done else math.nan, "server_cores": server_cores,
@@ -246,7 +165,7 @@ async def run_paired_cell(spec: dict, cell: dict) -> list[dict]:
 
     requests/s = requests / the sum of their latencies (what one connection in a closed loop would get)."""
     names, batch = cell["targets"], cell["batch"]
-    cls = HttpxConnection if spec.get("client") == "httpx" else RawConnection
+    cls = HttpxConnection if spec.get("client") == "httpx" else Connection
     pool = max(8, min(64, math.ceil(len(spec["texts"]) / batch)))
     bodies = {name: _bodies(spec, spec["targets"][name], batch, pool) for name in names}
     conns = {name: cls(spec["host"], spec["targets"][name]["port"], spec["targets"][name]["path"]) for name in names}
@@ -282,7 +201,7 @@ async def run_paired_cell(spec: dict, cell: dict) -> list[dict]:
         out.append({
             **{key: v for key, v in cell.items() if key != "targets"}, "target": name, "requests": done,
             "elapsed_s": busy, "latencies": lat,
-            "p50_ms": percentile(lat, 50) * 1e3, "p99_ms": percentile(lat, 99) * 1e3,
+            **latency_summary(lat),
             "req_per_s": done / busy if busy else math.nan, "rows_per_s": done * batch / busy if busy else 0,
             "errors": wrong + len(failures[name]),
             "first_error": first or (failures[name][0] if failures[name] else None),

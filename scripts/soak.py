@@ -31,46 +31,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving.processes import free_port, ready_workers, rss_kib, stop_group, worker_pids  # noqa: E402 - after the path
+from harness.http import Connection, get  # noqa: E402 - after the path
+from harness.ports import free_port  # noqa: E402
+from harness.proc import rss_kib, worker_pids  # noqa: E402
+from harness.processes import log_text, start_logged, stop_group, wait_workers_ready  # noqa: E402
+from harness.stats import latency_summary  # noqa: E402
 
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 BATCH_MIX = {1: 0.50, 10: 0.30, 100: 0.15, 1000: 0.05}  # rows per request: share of requests
 MAX_GROWTH = 0.10
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 
 
 # --- load ------------------------------------------------------------------------------------------------
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection. No retry: a lost connection is an error of the soak."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.head = (f"POST /invocations HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
-                     "Content-Length: ").encode()
-        self.reader = self.writer = None
-
-    async def post(self, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(HOST, self.port, limit=2**24)
-        self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = _CONTENT_LENGTH.search(head)
-        if length is None:
-            raise ConnectionError("response without Content-Length")
-        return status, await self.reader.readexactly(int(length.group(1)))
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            try:
-                await self.writer.wait_closed()
-            except OSError:
-                pass
-            self.writer = None
 
 
 def load_texts() -> list[str]:
@@ -106,7 +79,7 @@ async def run_load(port: int, bodies: dict[int, list[bytes]], concurrency: int, 
 
     async def loop() -> None:
         nonlocal sent
-        connection = Connection(port)
+        connection = Connection(HOST, port, reconnect=False)  # no retry: a lost connection is an error of the soak
         try:
             while time.perf_counter() < deadline and sent < max_requests:
                 sent += 1
@@ -136,19 +109,11 @@ async def run_load(port: int, bodies: dict[int, list[bytes]], concurrency: int, 
     return {"samples": samples, "errors": errors, "elapsed": time.perf_counter() - started}
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 def latency_table(samples: list[tuple[int, float]]) -> dict:
     table = {}
     groups = {"all": [s for _, s in samples], **{str(size): [s for b, s in samples if b == size] for size in BATCH_MIX}}
     for name, values in groups.items():
-        table[name] = {"requests": len(values), **{f"p{q}_ms": round(percentile(values, q) * 1000, 1)
-                                                    for q in (50, 90, 99)},
+        table[name] = {"requests": len(values), **latency_summary(values, (50, 90, 99), digits=1),
                        "max_ms": round(max(values) * 1000, 1) if values else None}
     return table
 
@@ -187,22 +152,18 @@ def main() -> int:
     command = [str(BIN / "tagifai"), "serve", "--model-uri", model_uri, "--host", HOST, "--port", str(port),
                "--workers", str(args.workers)]
     print(f"soak: {' '.join(command)}", flush=True)
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, env=env, cwd=workdir if args.fresh_store else None, stdout=log,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    server = start_logged(command, log_path, env=env, cwd=workdir if args.fresh_store else None)
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        deadline = time.monotonic() + 300
-        while len(ready_workers(server.pid, log_path.read_text(errors="replace"))) < args.workers:
-            if server.poll() is not None:
-                print(f"soak: the server exited ({server.returncode}):\n{log_path.read_text()[-2000:]}\n"
-                      "Train and promote a model first (make train promote), or pass --fresh-store.",
-                      file=sys.stderr)
-                return 2
-            if time.monotonic() > deadline:
-                print("soak: the workers did not become ready within 300 s", file=sys.stderr)
-                return 2
-            time.sleep(0.25)
+        try:
+            wait_workers_ready(server, log_path, args.workers, timeout=300)
+        except RuntimeError:
+            print(f"soak: the server exited ({server.returncode}):\n{log_text(log_path)[-2000:]}\n"
+                  "Train and promote a model first (make train promote), or pass --fresh-store.", file=sys.stderr)
+            return 2
+        except TimeoutError:
+            print("soak: the workers did not become ready within 300 s", file=sys.stderr)
+            return 2
         workers = worker_pids(server.pid)
         processes = [server.pid, *workers]
         rss_start = {pid: rss_kib(pid) for pid in processes}
@@ -234,9 +195,7 @@ def main() -> int:
         restarted = worker_pids(server.pid) != workers
         metrics_text = ""
         try:
-            import httpx
-
-            metrics_text = httpx.get(f"http://{HOST}:{port}/metrics", timeout=30).text
+            metrics_text = get(f"http://{HOST}:{port}/metrics", timeout=30)[1].decode()
         except Exception as exc:  # noqa: BLE001 - reported, not fatal
             run["errors"].append(f"/metrics: {exc}")
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -14,21 +16,28 @@ EXAMPLE_NLP = "Transfer learning with transformers for text classification."
 EXAMPLE_CV = "Generative adversarial networks for image generation."
 
 
-@pytest.fixture(scope="session")
-def tracking_uri(tmp_path_factory) -> str:
-    """A fresh SQLite store (+ local artifacts) for the whole session, set for this process and children."""
+@pytest.fixture(scope="session", autouse=True)
+def session_dir(tmp_path_factory) -> Iterator[Path]:
+    """The working directory of every test, whatever runs first: a fresh folder, not the checkout (nothing a
+    test writes to a relative path lands in the repo); the previous one is given back at the end.
+    A test that needs a folder of its own uses `monkeypatch.chdir(tmp_path)`."""
     root = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    mlflow.set_tracking_uri(uri)
-    # Artifacts go next to the db, not into the working directory.
-    os.chdir(root)
-    yield uri
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        yield root
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(session_dir) -> Iterator[str]:
+    """A fresh SQLite store (+ local artifacts next to it, in `session_dir`) for the whole session, set for this
+    process and children; MLFLOW_TRACKING_URI and MLflow's tracking URI are given back at the end."""
+    uri = f"sqlite:///{session_dir / 'mlflow.db'}"
+    previous_uri = mlflow.get_tracking_uri() if "MLFLOW_TRACKING_URI" in os.environ else None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        yield uri
+        mlflow.set_tracking_uri(previous_uri)  # then the patch gives back the variable as it was
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ import batch_test_data  # tests/batch is on sys.path (pytest's prepend import mo
 import pandas as pd
 import pytest
 
+from harness.postgres import create_database
+
 # Admin connection used to create and drop one fresh database per test. CI (.ci/run) guarantees the server.
 PG_ADMIN_URL = os.environ.get("TAGIFAI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -25,34 +27,19 @@ def spark():
     spark.stop()
 
 
-def _connect_admin():
-    import psycopg2
-
-    try:
-        conn = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        problem = " ".join(str(exc).split())
-    else:
-        conn.autocommit = True
-        return conn
-    pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({problem}). The batch store tests need a real "
-                "server (trust auth): start it (.ci/run does) or point TAGIFAI_TEST_PG_URL at one.", pytrace=False)
-
-
 @pytest.fixture
 def pg_url():
     """A fresh database with a unique name, dropped at teardown (even if connections linger)."""
-    from sqlalchemy.engine import make_url
+    import psycopg2
 
-    name = f"tagifai_batch_{uuid.uuid4().hex[:12]}"
-    admin = _connect_admin()
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg2", database=name)
-    yield url.render_as_string(hide_password=False)
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        url, drop = create_database(PG_ADMIN_URL, "tagifai_batch", driver="postgresql+psycopg2")
+    except psycopg2.OperationalError as exc:
+        problem = " ".join(str(exc).split())
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({problem}). The batch store tests need a real "
+                    "server (trust auth): start it (.ci/run does) or point TAGIFAI_TEST_PG_URL at one.", pytrace=False)
+    yield url
+    drop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -23,7 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.processes import children, free_port, ready_workers, rss_kib, stop_group, worker_pids
+from harness.ports import free_port
+from harness.proc import children, ready_workers, rss_kib, worker_pids
+from harness.processes import log_text, running, stop_group
 
 BIN_DIR = Path(sys.executable).parent
 START_TIMEOUT = 60.0
@@ -60,7 +61,7 @@ class Server:
     log_path: Path
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return log_text(self.log_path)
 
     def post(self, body, content_type: str = "application/json") -> httpx.Response:
         """POST /invocations: `body` is sent as JSON unless it is already str/bytes (then as-is)."""
@@ -73,35 +74,14 @@ class Server:
         return httpx.get(f"{self.url}{path}", timeout=30)
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with code {process.returncode} before /ping answered:\n"
-                               f"{log_path.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"no 200 from {url}/ping within {timeout:.0f}s:\n{log_path.read_text(errors='replace')}")
-
-
 @contextmanager
 def running_server(command: list[str], port: int, env: dict[str, str], log_dir: Path,
                    timeout: float = START_TIMEOUT) -> Iterator[Server]:
     """Start `command` (listening on 127.0.0.1:`port`) in a new session; yield once GET /ping is 200."""
     log_path = log_dir / f"server-{port}-{uuid.uuid4().hex[:6]}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(url, process, log_path, timeout)
+    url = f"http://127.0.0.1:{port}"
+    with running(command, log_path, ready_url=f"{url}/ping", timeout=timeout, env=env) as process:
         yield Server(url, process, log_path)
-    finally:
-        stop_group(process)
 
 
 StartServer = Callable[..., AbstractContextManager[Server]]

@@ -17,7 +17,7 @@ import httpx
 import mlflow
 import pytest
 
-from serving.processes import wait_for
+from harness.ports import listening, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +25,6 @@ SMALL = {"inputs": {"text": ["Transfer learning with transformers for text class
 ROW = "transformer neural network image segmentation pipeline deployment monitoring text classification"
 BIG_LIMITS = ["--max-body-bytes", "20000000", "--max-rows", "200000"]  # 200k rows of ROW: ~19 MB
 CLIENTS = 8
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def ready_workers(server, helpers) -> list[int]:

@@ -16,7 +16,8 @@ import time
 import pytest
 
 from serving.prefork import MAX_QUICK_EXITS, bind_sockets
-from serving.processes import children, free_port, wait_for
+from harness.ports import free_port, wait_for
+from harness.proc import children
 
 HOST = "127.0.0.1"
 

@@ -7,7 +7,6 @@ state start their own server on their own registered model name.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -16,6 +15,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from harness.ports import listening
 from registry.transitions import promote, rollback
 
 pytestmark = pytest.mark.slow
@@ -234,12 +234,6 @@ def test_after_rollback_the_server_serves_the_rolled_back_version(
 # --- a model that does not resolve starts nothing -------------------------------------------------------
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_serving_an_unknown_model_fails_fast_and_starts_nothing(tracking_uri, serve_helpers):
     port = serve_helpers.free_port()
     env = {**serve_helpers.env_without_venv(), "MLFLOW_TRACKING_URI": tracking_uri}
@@ -252,4 +246,4 @@ def test_serving_an_unknown_model_fails_fast_and_starts_nothing(tracking_uri, se
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) <= 3, result.stderr
     assert elapsed < 60, f"took {elapsed:.0f}s to fail"
-    assert not _listening(port)
+    assert not listening(port)

@@ -19,6 +19,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
+from harness.reference import reference_answer
 import tagifai.fastpath as fastpath
 from tagifai.calibrated import SigmoidCalibratedLinear
 from tagifai.nbsvm import NBSVMClassifier
@@ -29,7 +30,6 @@ from tagifai.features import TextAndEmbedding, build_tfidf, build_vectorizer
 from tagifai.fastpath import FastPipeline
 from tagifai.predict import Predictor
 from tagifai.preprocess import _stem, apply_mapping, clean_texts, label_mapping
-from tagifai.threshold import apply_threshold
 
 TOLERANCE = 1e-9
 FLOAT32_TOLERANCE = 1e-6
@@ -198,20 +198,11 @@ def predictor(projects) -> Predictor:
     return Predictor(pipeline, threshold=0.4)
 
 
-def reference(predictor: Predictor, texts: list[str], threshold: float) -> dict:
-    """The answer built from the plain sklearn pipeline, no fast path."""
-    proba = predictor.pipeline.predict_proba(clean_texts(texts))
-    names = predictor.pipeline.classes_.tolist()
-    tags = apply_threshold(proba, predictor.pipeline.classes_, threshold).tolist()
-    return {"tags": tags, "proba": proba, "names": names,
-            "confidence": [row[names.index(t)] if t in names else 0.0 for t, row in zip(tags, proba)]}
-
-
 @pytest.mark.parametrize("threshold", [None, 0.0, 0.9])
 def test_predictor_answers_as_the_plain_pipeline(predictor, projects, threshold):
     raw = projects[2]
     for texts in (raw[:1], raw[:10], raw, ODD_TEXTS):
-        want = reference(predictor, texts, predictor.threshold if threshold is None else threshold)
+        want = reference_answer(predictor, texts, threshold)
         out = predictor.predict(texts, threshold)
         assert out["input_text"] == texts
         assert out["predicted_tag"] == want["tags"]

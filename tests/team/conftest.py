@@ -8,40 +8,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.ports import free_port
+from harness.postgres import create_database
 from team_stack import (
-    BIN, POSTGRES_ADMIN_DSN, ROOT, MODEL_NAME, Service, TeamStack, TrainedRun, clean_env, free_port, parse_train,
+    BIN, POSTGRES_ADMIN_DSN, ROOT, MODEL_NAME, Service, TeamStack, TrainedRun, clean_env, parse_train,
 )
-
-
-def _postgres():
-    import psycopg2
-
-    try:
-        connection = psycopg2.connect(POSTGRES_ADMIN_DSN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        error = str(exc).strip()
-    else:
-        connection.autocommit = True
-        return connection
-    # Not a skip: CI guarantees PostgreSQL, so its absence is a failure to see, not a test to leave out.
-    pytest.fail(f"PostgreSQL is not reachable ({POSTGRES_ADMIN_DSN}): the team-server tests need it; .ci/run starts "
-                f"it (TAGIFAI_TEST_POSTGRES_DSN points elsewhere). {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def postgres_database() -> str:
     """A fresh database for this session (its URI); dropped, connections and all, at teardown."""
-    name = f"tagifai_team_{uuid.uuid4().hex[:10]}"
-    connection = _postgres()
-    params = connection.get_dsn_parameters()
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-    yield f"postgresql://{params['user']}@{params.get('host', '127.0.0.1')}:{params.get('port', '5432')}/{name}"
-    connection = _postgres()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    connection.close()
+    import psycopg2
+
+    try:
+        uri, drop = create_database(POSTGRES_ADMIN_DSN, "tagifai_team")
+    except psycopg2.OperationalError as exc:
+        # Not a skip: CI guarantees PostgreSQL, so its absence is a failure to see, not a test to leave out.
+        pytest.fail(f"PostgreSQL is not reachable ({POSTGRES_ADMIN_DSN}): the team-server tests need it; .ci/run "
+                    f"starts it (TAGIFAI_TEST_POSTGRES_DSN points elsewhere). {str(exc).strip()}", pytrace=False)
+    yield uri
+    drop()
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from serving.processes import free_port, stop_group  # noqa: F401 - free_port: the team tests take it from here
+from harness.http import answers_ok
+from harness.processes import log_text, start_logged, stop_group, wait_up
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -62,9 +63,7 @@ class Service:
         assert not self.running, f"{self.name} is already running"
         self.starts += 1
         self.log_path = self.log_dir / f"{self.name}-{self.starts}.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(self.command, env=self.env, cwd=self.log_dir, stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = start_logged(self.command, self.log_path, env=self.env, cwd=self.log_dir)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -76,18 +75,10 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
     def log(self, tail: int = 60) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-tail:])
+        return log_text(self.log_path, tail)
 
     def wait_until(self, ready, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.process.returncode}:\n{self.log()}")
-            if ready():
-                return
-            time.sleep(0.25)
-        raise TimeoutError(f"{self.name} not ready within {timeout:.0f} s:\n{self.log()}")
+        wait_up(self.process, ready, timeout, f"{self.name} ready", self.log_path)
 
 
 @dataclass
@@ -134,10 +125,7 @@ class TeamStack:
             self.start_server()
 
     def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
+        return answers_ok(f"{self.url}/health")
 
     # --- clients ---------------------------------------------------------------------------------------------
     def client_env(self, user: str | None, **extra: str) -> dict[str, str]:

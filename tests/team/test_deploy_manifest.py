@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from team_stack import BIN, ROOT, clean_env, free_port, stop_group
+from harness.ports import free_port
+from harness.processes import running
+from team_stack import BIN, ROOT, clean_env
 
 MANIFEST = ROOT / "deploy" / "kubernetes.yaml"
 MODEL_CODE = '''
@@ -114,22 +115,10 @@ def test_probes_and_invocations_answer_on_a_server_run_with_the_manifests_argume
     command = [str(BIN / "mlflow"), *container["command"][1:], *[x for pair in given.items() for x in pair]]
     env = clean_env(**{e["name"]: e["value"] for e in container.get("env", []) if e["name"] != "HOME"})
     log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        startup = container["startupProbe"]
-        deadline = time.monotonic() + startup["periodSeconds"] * startup["failureThreshold"]
-        while True:
-            assert server.poll() is None, log_path.read_text(errors="replace")
-            try:
-                if httpx.get(f"{url}{startup['httpGet']['path']}", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"startup probe never passed:\n{log_path.read_text(errors='replace')}"
-            time.sleep(0.25)
+    startup = container["startupProbe"]
+    with running(command, log_path, ready_url=f"{url}{startup['httpGet']['path']}",
+                 timeout=startup["periodSeconds"] * startup["failureThreshold"], env=env):  # the startup probe
         for probe in ("readinessProbe", "livenessProbe"):
             check = container[probe]
             answer = httpx.get(f"{url}{check['httpGet']['path']}", timeout=check["timeoutSeconds"])
@@ -138,5 +127,3 @@ def test_probes_and_invocations_answer_on_a_server_run_with_the_manifests_argume
         scored = httpx.post(f"{url}/invocations", json={"dataframe_records": [{"text": "hello"}]}, timeout=30)
         assert scored.status_code == 200, scored.text
         assert scored.json()["predictions"] == [{"text": "hello"}]
-    finally:
-        stop_group(server)

@@ -8,8 +8,6 @@ test loses the files of earlier runs when it restarts S3, and the last test leav
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from team_stack import BIN, MODEL_NAME, ROOT, free_port, parse_train, stop_group
+from harness.ports import free_port
+from harness.processes import running
+from team_stack import BIN, MODEL_NAME, ROOT, parse_train
 
 pytestmark = pytest.mark.slow
 
@@ -101,29 +101,14 @@ def test_promote_and_serve_the_champion_through_the_server(team, trained, champi
     # The viewer serves the champion: the model is downloaded through the tracking server with its login.
     port = free_port()
     log_path = team.client_dir / f"serve-{port}.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [str(BIN / "tagifai"), "serve", "--model-uri", f"models:/{MODEL_NAME}@champion", "--host", "127.0.0.1",
-             "--port", str(port)], env=team.client_env("viewer"), cwd=team.client_dir, stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert server.poll() is None, log_path.read_text(errors="replace")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        else:
-            pytest.fail(f"tagifai serve not ready in 90 s:\n{log_path.read_text(errors='replace')}")
+    command = [str(BIN / "tagifai"), "serve", "--model-uri", f"models:/{MODEL_NAME}@champion", "--host", "127.0.0.1",
+               "--port", str(port)]
+    with running(command, log_path, ready_url=f"http://127.0.0.1:{port}/ping", timeout=90,
+                 env=team.client_env("viewer"), cwd=team.client_dir):
         answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": [{"text": EXAMPLE}]},
                             timeout=30)
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"][0]["predicted_tag"] == "natural-language-processing"
-    finally:
-        stop_group(server)
     assert not local_model_files(team.client_dir)
 
 
