@@ -3,24 +3,17 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from harness.ports import free_port
 from tracking.errors import TrackingServerUnreachableError
 from tracking.remote import server_error
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_server_that_is_not_there_is_named_unreachable(monkeypatch):
-    uri = f"http://127.0.0.1:{_closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
