@@ -10,13 +10,6 @@ class RegistryError(TagifaiError):
     error_code = "REGISTRY_UNAVAILABLE"
 
 
-class ModelNotFoundError(RegistryError):
-    """The model URI names no model, version or alias the registry knows."""
-
-    http_status = 404
-    error_code = "RESOURCE_DOES_NOT_EXIST"
-
-
 class PromotionRefusedError(RegistryError):
     """The candidate is worse than the champion (or fails a gate) and --force was not given."""
 
