@@ -15,6 +15,12 @@ the classifier's own `predict_proba` runs, without its parameter validation). Wi
 TF-IDF (tagifai.features.TextAndEmbedding), the classifier's embedding weights are folded onto the vocabulary
 tokens once (`_fold_embedding`): the same probabilities up to rounding. tests/tagifai/test_fast_predict.py checks
 that features and probabilities equal the plain pipeline's.
+
+Every scikit-learn private attribute it needs is read by tagifai.sklearn_adapter; one that is missing (another
+scikit-learn) raises MissingInternals there, and `compile` returns None: scikit-learn predicts. `agreement`
+compares the fast path with the plain pipeline on given texts; training runs it on the run's validation and test
+texts and turns the fast path off in the logged model (`Predictor.use_fast_path`) if they differ
+(tracking/runs.py logs the `fastpath_*` metrics).
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace
 from tagifai.calibrated import SigmoidCalibratedLinear
 from tagifai.embeddings import WordCache
 from tagifai.features import TextAndEmbedding
+from tagifai.preprocess import clean_texts
 from tagifai.sklearn_adapter import MissingInternals, tfidf_internals
+from tagifai.threshold import apply_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -346,9 +354,6 @@ def agreement(predictor, texts: Sequence[str]) -> Agreement:
     """Compare the predictor's fast path with its plain pipeline on raw `texts` (cleaned as predict cleans them):
     predicted tags (with the predictor's threshold) and probabilities. The predictor is a tagifai.predict.Predictor;
     its `use_fast_path` flag is ignored here (the compiled path is what is checked)."""
-    from tagifai.preprocess import clean_texts
-    from tagifai.threshold import apply_threshold
-
     cleaned = clean_texts(texts, lower=predictor.lower, stem=predictor.stem)
     fast = predictor.compiled_fast_pipeline()
     if fast is None:
