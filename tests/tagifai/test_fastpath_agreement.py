@@ -161,3 +161,26 @@ def test_predictors_pickled_before_the_flag_existed_use_the_fast_path(projects):
     old = Predictor.__new__(Predictor)
     old.__dict__.update(state)
     assert old.use_fast_path and old._fast_pipeline() is not None
+
+
+def test_missing_calibration_internals_keep_scikit_learns_calibrated_classifier(projects):
+    """tagifai.calibrated's compact form reads the calibrators through the adapter too: without them training
+    keeps CalibratedClassifierCV itself (tagifai.train._calibrated), which the fast path leaves to scikit-learn."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import LinearSVC
+
+    from tagifai.calibrated import SigmoidCalibratedLinear
+    from tagifai.sklearn_adapter import sigmoid_calibration
+
+    texts, labels = projects
+    vectorizer = build_vectorizer(TrainArgs(analyzer="word"))
+    X = vectorizer.fit_transform(clean_texts(texts[:300]))
+    calibrated = CalibratedClassifierCV(LinearSVC(), method="sigmoid", cv=3, ensemble=False).fit(X, labels[:300])
+    assert sigmoid_calibration(calibrated).a.shape == (len(calibrated.classes_),)
+    assert SigmoidCalibratedLinear.from_calibrated(calibrated) is not None
+    broken = copy.deepcopy(calibrated)
+    del broken.calibrated_classifiers_[0].calibrators[0].a_
+    with pytest.raises(MissingInternals, match="a_ is missing"):
+        sigmoid_calibration(broken)
+    assert SigmoidCalibratedLinear.from_calibrated(broken) is None
+    assert FastPipeline.compile(Pipeline([("tfidf", vectorizer), ("clf", calibrated)])) is not None  # features replayed, its own predict_proba
