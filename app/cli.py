@@ -22,6 +22,7 @@ app.add_typer(users_app, name="users")  # accounts and grants on a team tracking
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config.apply_database_drivers()  # MLFLOW_TRACKING_URI=postgresql://... here and in the processes we start
     for noisy in ("alembic", "mlflow.store", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:
@@ -33,7 +34,8 @@ def train(
     data: Path = typer.Option(config.DATA_PATH, help="Labeled projects CSV."),
     args_file: Path = typer.Option(config.ARGS_PATH, help="Training arguments (JSON)."),
     experiment_name: str = typer.Option(config.EXPERIMENT_NAME, help="MLflow experiment."),
-    run_name: Optional[str] = typer.Option(None, help="MLflow run name."),
+    run_name: Optional[str] = typer.Option(
+        None, help="MLflow run name (default: from the arguments, e.g. nbsvm-charwb2-5+minilm64_learned)."),
     set_: list[str] = typer.Option([], "--set", help="Override an argument: --set alpha=1e-4 (repeatable)."),
     cv_repeats: int = typer.Option(2, min=0, help="Repeats of the 5-fold cross-validation logged (0: none)."),
 ) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from batch.errors import StoreError
+from tagifai.config import database_uri
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def redact(url: str) -> str:
 def engine(url: str, must_exist: bool = False) -> Engine:
     """`must_exist`: for readers, a SQLite file that is not there is an error (connecting would create it)."""
     try:
-        eng = create_engine(url, pool_pre_ping=url.startswith("postgresql"))
+        # database_uri: a plain postgresql:// gets the installed driver (psycopg2), not SQLAlchemy's psycopg 3.
+        eng = create_engine(database_uri(url), pool_pre_ping=url.startswith(("postgresql", "postgres:")))
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"store URL '{redact(url)}' is not usable: {exc}") from None
     database = eng.url.database

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tagifai.config import read_env_file
+from tagifai.config import database_uri, read_env_file
 
 BIN_DIR = Path(sys.executable).parent
 PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
@@ -52,18 +52,6 @@ class ServerSettings:
 def redact(uri: str) -> str:
     """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
-
-
-def sqlalchemy_uri(uri: str) -> str:
-    """SQLAlchemy 2.1 reads postgresql:// as psycopg 3; use psycopg2 (installed) unless psycopg is there."""
-    scheme, sep, rest = uri.partition("://")
-    if sep and scheme in ("postgresql", "postgres"):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            return f"postgresql+psycopg2://{rest}"
-        return f"postgresql://{rest}"
-    return uri
 
 
 def merged_env(env_file: Path | None) -> dict[str, str]:
@@ -103,7 +91,7 @@ def settings_from(env: dict[str, str]) -> ServerSettings:
             "for every worker and restart. e.g. MLFLOW_FLASK_SERVER_SECRET_KEY=$(python -c 'import secrets; "
             "print(secrets.token_hex(32))')")
     server_dir = Path(env.get("TAGIFAI_SERVER_DIR") or ".mlflow-server").resolve()
-    backend = sqlalchemy_uri(env.get("MLFLOW_BACKEND_STORE_URI") or f"sqlite:///{server_dir / 'mlflow.db'}")
+    backend = database_uri(env.get("MLFLOW_BACKEND_STORE_URI") or f"sqlite:///{server_dir / 'mlflow.db'}")
     if not backend.startswith(("postgresql", "sqlite:", "mysql")):
         raise SettingsError(f"MLFLOW_BACKEND_STORE_URI={redact(backend)}: use postgresql://... (or sqlite:///...)")
     destination = env.get("MLFLOW_ARTIFACTS_DESTINATION") or str(server_dir / "mlartifacts")
@@ -119,7 +107,7 @@ def settings_from(env: dict[str, str]) -> ServerSettings:
     return ServerSettings(
         backend_store_uri=backend,
         artifacts_destination=destination,
-        auth_database_uri=sqlalchemy_uri(env.get("TAGIFAI_AUTH_DATABASE_URI") or backend),
+        auth_database_uri=database_uri(env.get("TAGIFAI_AUTH_DATABASE_URI") or backend),
         admin_username=env.get("MLFLOW_AUTH_ADMIN_USERNAME") or "admin",
         default_permission=permission,
         auth_cache_ttl_seconds=_int(env, "TAGIFAI_AUTH_CACHE_TTL_SECONDS", 60, 0),

@@ -100,6 +100,28 @@ class TrainArgs:
         the features stem for the TF-IDF themselves (tagifai.features.TextAndEmbedding)."""
         return self.stem and self.embedding == "none"
 
+    def features_name(self) -> str:
+        """The TF-IDF n-grams in a few characters: charwb2-5, word1-3, or word1-3+charwb2-5 for the union."""
+        char, word = f"charwb{self.char_ngram_min}-{self.ngram_max_range}", f"word1-{self.word_ngram_max}"
+        return {"char_wb": char, "word": word, "union": f"{word}+{char}"}[self.analyzer]
+
+    def short_name(self) -> str:
+        """What tells runs apart at a glance: classifier-features[+embedding], e.g.
+        nbsvm-charwb2-5+minilm64_learned (a run's default name)."""
+        name = f"{self.classifier}-{self.features_name()}"
+        return name if self.embedding == "none" else f"{name}+{self.embedding}"
+
+    def describe(self) -> str:
+        """The model in one line of words, e.g. `nbsvm on char_wb 2-5 TF-IDF (stemmed) + minilm64_learned
+        embedding x0.70, refitted on train+val`."""
+        analyzers = {"char_wb": f"char_wb {self.char_ngram_min}-{self.ngram_max_range}",
+                     "word": f"word 1-{self.word_ngram_max}",
+                     "union": f"word 1-{self.word_ngram_max} + char_wb {self.char_ngram_min}-{self.ngram_max_range}"}
+        text = f"{self.classifier} on {analyzers[self.analyzer]} TF-IDF" + (" (stemmed)" if self.stem else "")
+        if self.embedding != "none":
+            text += f" + {self.embedding} embedding x{self.embedding_scale:.2f}"
+        return text + (", refitted on train+val" if self.refit_on_val else "")
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainArgs:
         known = {f.name: f.type for f in fields(cls)}

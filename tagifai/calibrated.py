@@ -14,6 +14,8 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 
+from tagifai.sklearn_adapter import MissingInternals, sigmoid_calibration
+
 
 class SigmoidCalibratedLinear(ClassifierMixin, BaseEstimator):
     """Fitted only through `from_calibrated`; predict_proba equals the calibrated classifier's (unless
@@ -37,13 +39,12 @@ class SigmoidCalibratedLinear(ClassifierMixin, BaseEstimator):
         (see predict_proba), or `unclaimed_share` of it; None keeps scikit-learn's numbers."""
         if not isinstance(clf, CalibratedClassifierCV) or clf.method != "sigmoid":
             return None
-        if len(getattr(clf, "calibrated_classifiers_", ())) != 1:
-            return None  # ensemble=True: an average of several models
-        calibrated = clf.calibrated_classifiers_[0]
-        estimator = calibrated.estimator
+        try:
+            calibration = sigmoid_calibration(clf)
+        except MissingInternals:
+            return None  # ensemble=True (an average of several models), or internals this version does not have
+        estimator = calibration.estimator
         if not (hasattr(estimator, "coef_") and hasattr(estimator, "intercept_")):
-            return None
-        if not all(hasattr(c, "a_") and hasattr(c, "b_") for c in calibrated.calibrators):
             return None
         if not np.array_equal(np.asarray(estimator.classes_), np.asarray(clf.classes_)):
             return None
@@ -52,8 +53,8 @@ class SigmoidCalibratedLinear(ClassifierMixin, BaseEstimator):
             classes=np.asarray(clf.classes_),
             coef=np.ascontiguousarray(coef.T),  # (n_features, n_scores): sparse @ dense without a copy
             intercept=np.asarray(estimator.intercept_, dtype=np.float64).ravel(),
-            a=np.array([c.a_ for c in calibrated.calibrators], dtype=np.float64),
-            b=np.array([c.b_ for c in calibrated.calibrators], dtype=np.float64),
+            a=calibration.a,
+            b=calibration.b,
             unclaimed_to=unclaimed_to if unclaimed_to in set(np.asarray(clf.classes_).tolist()) else None,
             unclaimed_share=unclaimed_share,
         )

@@ -26,9 +26,36 @@ CHAMPION_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
+# SQLAlchemy 2.1 reads a driverless postgresql:// as psycopg 3, which is not installed; psycopg2 is (pyproject.toml).
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+POSTGRES_DRIVER = "psycopg2"
+# Environment variables that hold a database URI for MLflow (and for the processes we start).
+DATABASE_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def database_uri(uri: str) -> str:
+    """The URI SQLAlchemy should be given: `postgresql://` or `postgres://` without a driver becomes
+    `postgresql+psycopg2://`; the rest (user, password, host, database, query) is kept as written. Every other
+    URI (a driver already named, sqlite:, http:, a path ...) is returned unchanged."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and scheme.lower() in POSTGRES_SCHEMES:
+        return f"postgresql+{POSTGRES_DRIVER}://{rest}"
+    return uri
+
+
+def apply_database_drivers(environ: dict[str, str] | None = None) -> None:
+    """Rewrite DATABASE_URI_VARIABLES in this process's environment with `database_uri`, so MLflow here and in
+    every process started from here (scoring servers, Spark workers) gets a driver that is installed."""
+    environ = os.environ if environ is None else environ
+    for name in DATABASE_URI_VARIABLES:
+        if environ.get(name):
+            environ[name] = database_uri(environ[name])
+
+
 def tracking_uri() -> str:
-    """The tracking URI in force: MLFLOW_TRACKING_URI if set, else the embedded SQLite default."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """The tracking URI in force: MLFLOW_TRACKING_URI if set, else the embedded SQLite default (database URIs
+    through `database_uri`)."""
+    return database_uri(os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
 
 
 # How the MLflow client behaves in our commands. Its own HTTP defaults (7 retries with exponential backoff,
@@ -75,7 +102,8 @@ DEFAULT_STORE_URL = "sqlite:///predictions.db"
 
 
 def store_url() -> str:
-    """The prediction store in force: TAGIFAI_STORE_URL if set, else SQLite in the working directory."""
+    """The prediction store in force: TAGIFAI_STORE_URL if set, else SQLite in the working directory (batch.store
+    gives it to SQLAlchemy through `database_uri`)."""
     return os.environ.get("TAGIFAI_STORE_URL") or DEFAULT_STORE_URL
 
 

@@ -15,11 +15,18 @@ the classifier's own `predict_proba` runs, without its parameter validation). Wi
 TF-IDF (tagifai.features.TextAndEmbedding), the classifier's embedding weights are folded onto the vocabulary
 tokens once (`_fold_embedding`): the same probabilities up to rounding. tests/tagifai/test_fast_predict.py checks
 that features and probabilities equal the plain pipeline's.
+
+Every scikit-learn private attribute it needs is read by tagifai.sklearn_adapter; one that is missing (another
+scikit-learn) raises MissingInternals there, and `compile` returns None: scikit-learn predicts. `agreement`
+compares the fast path with the plain pipeline on given texts; training runs it on the run's validation and test
+texts and turns the fast path off in the logged model (`Predictor.use_fast_path`) if they differ
+(tracking/runs.py logs the `fastpath_*` metrics).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,25 +42,33 @@ from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace
 from tagifai.calibrated import SigmoidCalibratedLinear
 from tagifai.embeddings import WordCache
 from tagifai.features import TextAndEmbedding
+from tagifai.preprocess import clean_texts
+from tagifai.sklearn_adapter import MissingInternals, tfidf_internals
+from tagifai.threshold import apply_threshold
+
+logger = logging.getLogger(__name__)
 
 _NORMALIZERS = {"l1": inplace_csr_row_normalize_l1, "l2": inplace_csr_row_normalize_l2, None: None}
 
 
 class _Tfidf:
-    """TfidfVectorizer.transform: CountVectorizer._count_vocab + TfidfTransformer.transform, unchecked."""
+    """TfidfVectorizer.transform: CountVectorizer._count_vocab + TfidfTransformer.transform, unchecked (the
+    private attributes it needs come from tagifai.sklearn_adapter)."""
 
     def __init__(self, vec: TfidfVectorizer):
+        internals = tfidf_internals(vec)  # MissingInternals: FastPipeline.compile leaves it to scikit-learn
         self.vocabulary = vec.vocabulary_
         self.dtype = vec.dtype
         self.binary = vec.binary
-        tfidf = vec._tfidf
-        self.sublinear_tf = tfidf.sublinear_tf
-        self.idf = tfidf.idf_ if hasattr(tfidf, "idf_") else None
-        self.normalize = _NORMALIZERS[tfidf.norm]
+        self.sublinear_tf = internals.sublinear_tf
+        self.idf = internals.idf
+        if internals.norm not in _NORMALIZERS:
+            raise MissingInternals(f"TfidfTransformer.norm={internals.norm!r} is not one this replays")
+        self.normalize = _NORMALIZERS[internals.norm]
         self._decode, self._preprocess = vec.decode, vec.build_preprocessor()
         self._char_wb = vec.analyzer == "char_wb"
         if self._char_wb:
-            self._white_spaces, self._word_ngrams = vec._white_spaces, vec._char_wb_ngrams
+            self._white_spaces, self._word_ngrams = internals.white_spaces, internals.word_ngrams
             self._words = WordCache()  # word -> ids of its in-vocabulary n-grams
         else:
             self._analyze = vec.build_analyzer()
@@ -274,9 +289,14 @@ class FastPipeline:
             clf = _fold_embedding(clf, hybrid)
             if clf is None:
                 return None
+        try:
+            blocks = [_Tfidf(p) for p in parts]
+        except MissingInternals as exc:
+            logger.info("fast path off, scikit-learn predicts: %s", exc)
+            return None
         linear = _linear(clf)
         proba = linear.predict_proba if linear is not None else _unchecked(clf.predict_proba)
-        return cls([_Tfidf(p) for p in parts], proba, hybrid, linear)
+        return cls(blocks, proba, hybrid, linear)
 
     def clear_caches(self) -> None:
         """Forget every word's n-gram ids (a hybrid's token ids are cached by its embedding, the pipeline's)."""
@@ -304,3 +324,52 @@ class FastPipeline:
         for block, coef in zip(blocks[1:], self._coef_blocks[1:]):
             scores += safe_sparse_dot(block, coef, dense_output=True)
         return self._linear.proba(scores + self._linear.intercept)
+
+
+# --- agreement with the plain pipeline ----------------------------------------------------------------------------
+
+AGREEMENT_TOLERANCE = 1e-9  # the contract: probabilities within this of `pipeline.predict_proba`, the same tags
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The fast path against the plain pipeline on the same texts (see `agreement`)."""
+
+    n_texts: int
+    compiled: bool  # False: the pipeline is not one the fast path knows, scikit-learn predicts anyway
+    max_abs_diff: float  # largest |fast - plain| over every probability (inf if the fast path failed)
+    tags_equal: bool  # the same predicted tags with the predictor's threshold
+    error: str | None = None  # the fast path raised this
+
+    @property
+    def agrees(self) -> bool:
+        return self.tags_equal and self.max_abs_diff <= AGREEMENT_TOLERANCE
+
+    def metrics(self) -> dict[str, float]:
+        return {"fastpath_max_abs_diff": self.max_abs_diff, "fastpath_tags_equal": float(self.tags_equal),
+                "fastpath_agrees": float(self.agrees), "fastpath_n_texts": float(self.n_texts)}
+
+
+def agreement(predictor, texts: Sequence[str]) -> Agreement:
+    """Compare the predictor's fast path with its plain pipeline on raw `texts` (cleaned as predict cleans them):
+    predicted tags (with the predictor's threshold) and probabilities. The predictor is a tagifai.predict.Predictor;
+    its `use_fast_path` flag is ignored here (the compiled path is what is checked)."""
+    cleaned = clean_texts(texts, lower=predictor.lower, stem=predictor.stem)
+    fast = predictor.compiled_fast_pipeline()
+    if fast is None:
+        return Agreement(len(cleaned), compiled=False, max_abs_diff=0.0, tags_equal=True)
+    plain = predictor.pipeline.predict_proba(cleaned)
+    try:
+        got = np.asarray(fast.predict_proba(cleaned), dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - any failure of the replay means: serve the plain pipeline
+        return Agreement(len(cleaned), True, float("inf"), False, error=f"{type(exc).__name__}: {exc}")
+    if got.shape != plain.shape:
+        return Agreement(len(cleaned), True, float("inf"), False, error=f"shape {got.shape} != {plain.shape}")
+    diff = np.abs(got - plain)
+    max_abs_diff = float(diff.max()) if diff.size else 0.0
+    if not np.isfinite(max_abs_diff):
+        max_abs_diff = float("inf")
+    classes, threshold = predictor.classes, predictor.threshold
+    tags_equal = bool(np.array_equal(apply_threshold(got, classes, threshold),
+                                     apply_threshold(plain, classes, threshold)))
+    return Agreement(len(cleaned), True, max_abs_diff, tags_equal)

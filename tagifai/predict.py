@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from tagifai.errors import InvalidInputError
-from tagifai.fastpath import FastPipeline
+from tagifai.fastpath import Agreement, FastPipeline, agreement
 from tagifai.preprocess import clean_texts, clear_stem_cache
 from tagifai.threshold import apply_threshold
 
@@ -84,6 +84,9 @@ class Predictor:
     threshold: float
     lower: bool = True
     stem: bool = False
+    # Serve through tagifai.fastpath (the same numbers, faster). Training turns it off before the model is logged
+    # when the fast path does not agree with the plain pipeline on the run's texts (check_fast_path).
+    use_fast_path: bool = True
 
     @property
     def stems(self) -> bool:
@@ -132,14 +135,26 @@ class Predictor:
         """Forget every word seen: stems, and the fast path's per-word n-gram and token ids (for cold timings).
         Predictions are unchanged."""
         clear_stem_cache()
-        fast = self._fast_pipeline()
+        fast = self.compiled_fast_pipeline()
         if fast is not None:
             fast.clear_caches()
         embedding = getattr(self.pipeline.steps[0][1], "embedding", None)
         if embedding is not None:
             embedding.clear_cache()  # token ids, for both paths
 
+    def check_fast_path(self, texts: Sequence[str]) -> Agreement:
+        """Compare the fast path with the plain pipeline on `texts`; if they differ, serve the plain pipeline
+        from now on (`use_fast_path = False`, pickled with the predictor)."""
+        check = agreement(self, texts)
+        if not check.agrees:
+            self.use_fast_path = False
+        return check
+
     def _fast_pipeline(self) -> FastPipeline | None:
+        """The fast path that serves: None when it is off or the pipeline is not one it knows."""
+        return self.compiled_fast_pipeline() if self.use_fast_path else None
+
+    def compiled_fast_pipeline(self) -> FastPipeline | None:
         """Compiled once per pipeline object (and again if `pipeline` is replaced); never pickled."""
         cached = self.__dict__.get("_fast")
         if cached is None or cached[0] is not self.pipeline:

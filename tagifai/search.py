@@ -194,7 +194,7 @@ class _Objective:
         started = time.monotonic()
         scores: list[float] = []
         pruned = False
-        with mlflow.start_run(run_name=f"trial-{trial.number:03d}", nested=True) as run:
+        with mlflow.start_run(run_name=f"trial-{trial.number:03d}-{args.short_name()}", nested=True) as run:
             trial.set_user_attr("run_id", run.info.run_id)
             mlflow.log_params(args.to_params())
             mlflow.set_tags({"optuna_trial": trial.number, "optuna_params": json.dumps(trial.params)})
@@ -233,6 +233,10 @@ class _Objective:
                 mlflow.set_tag("trial_state", "COMPLETE")
                 mlflow.log_metrics({"cv_f1_mean": cv.mean, "cv_f1_std": cv.std})
             mlflow.log_metric("duration_s", time.monotonic() - started)
+            outcome = (f"pruned after {len(scores)} folds (cv f1 {np.mean(scores):.4f} so far)" if pruned
+                       else f"cv f1 {cv.mean:.4f} ± {cv.std:.4f}")
+            mlflow.set_tag("mlflow.note.content", f"{args.describe()}\n\n{outcome} · behaviour failures "
+                                                  f"{len(failures)} · cost ratio {cost:.2f}")
         if pruned:
             raise optuna.TrialPruned()
         return cv.mean

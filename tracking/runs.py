@@ -26,6 +26,9 @@ from tagifai.train import FitResult, fit
 
 logger = logging.getLogger(__name__)
 
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+FAST_PATH_SERVED_METRIC = "fastpath_served"  # 1.0: the logged model predicts through tagifai.fastpath
+
 
 @dataclass
 class TrainedRun:
@@ -92,11 +95,37 @@ def _log_results(result: FitResult, args: TrainArgs) -> None:
         plt.close(fig)
 
 
+def _check_fast_path(result: FitResult) -> None:
+    """The served predictions come from tagifai.fastpath: compare it with the plain pipeline (which every score
+    of this run used) on the run's validation and test texts, log the figures, and serve the plain pipeline if
+    they differ. Before the model is pickled, so the flag travels with it."""
+    texts = result.splits.val["text"].tolist() + result.splits.test["text"].tolist()
+    check = result.predictor.check_fast_path(texts)
+    mlflow.log_metrics({**check.metrics(), FAST_PATH_SERVED_METRIC: float(result.predictor.use_fast_path)})
+    if not check.agrees:
+        logger.warning("the fast path differs from the plain pipeline on %d validation + test texts (max |diff| "
+                       "%.3g, tags equal: %s%s): the model serves through the plain pipeline", check.n_texts,
+                       check.max_abs_diff, check.tags_equal, f", error: {check.error}" if check.error else "")
+
+
+def run_note(args: TrainArgs, result: FitResult, cv: CVResult | None) -> str:
+    """The run's description in the MLflow UI (markdown): the model and its scores."""
+    scores = [f"test f1 **{result.performance['overall']['f1']:.4f}**", f"val_f1 {result.val_f1:.4f}"]
+    if cv is not None:
+        scores.append(f"cv f1 {cv.mean:.4f} ± {cv.std:.4f} ({cv.n_splits}-fold x{cv.n_repeats})")
+    scores.append(f"threshold {result.predictor.threshold:.3f}")
+    serving = "fast path" if result.predictor.use_fast_path else "plain pipeline (the fast path disagreed)"
+    return f"{args.describe()}\n\n{' · '.join(scores)}\n\nserves through the {serving}"
+
+
 def train_and_log(
     args: TrainArgs, data_path: Path = config.DATA_PATH, experiment_name: str = config.EXPERIMENT_NAME,
     run_name: str | None = None, cv_repeats: int = N_REPEATS,
 ) -> TrainedRun:
-    """Train once and record everything a user compares runs on. Returns the run and model ids."""
+    """Train once and record everything a user compares runs on. Returns the run and model ids.
+
+    The run is named from its arguments unless `run_name` is given (TrainArgs.short_name) and described by its
+    note: the model and its scores (run_note)."""
     from mlflow_model.packaging import log_model  # the pyfunc packaging is MLflow's concern, not the ML's
 
     mlflow.set_tracking_uri(config.tracking_uri())
@@ -111,7 +140,7 @@ def train_and_log(
     run_id = None
     try:
         # On any exception, start_run's context manager ends the run FAILED before it propagates.
-        with mlflow.start_run(run_name=run_name) as run:
+        with mlflow.start_run(run_name=run_name or args.short_name()) as run:
             run_id = run.info.run_id
             mlflow.log_params(args.to_params())
             commit = git_commit()
@@ -120,8 +149,10 @@ def train_and_log(
             _log_data(df, data_path, report)
             result = _fit_with_progress(df, args)
             _log_results(result, args)
+            _check_fast_path(result)  # before behaviour and the model: both use the path that will serve
             cv, _ = log_quality(df, report, result, args, cv_repeats)  # CV, test predictions, behaviour
             info = log_model(result.predictor)
+            mlflow.set_tag(NOTE_TAG, run_note(args, result, cv))
     except Exception as exc:
         error = server_error(exc)
         if not isinstance(error, ArtifactStoreError) or run_id is None:

@@ -88,6 +88,10 @@ def test_every_trial_is_a_nested_run_with_its_params_and_cv_metrics(search):
     assert len(children) == 3
     for child in children:
         assert child.data.params["classifier"] == "sgd" and "alpha" in child.data.params
+        number = int(child.data.tags["optuna_trial"])
+        assert child.info.run_name == f"trial-{number:03d}-sgd-word1-1"  # readable in the MLflow UI
+        note = child.data.tags["mlflow.note.content"]
+        assert note.startswith("sgd on word 1-1 TF-IDF") and ("cv f1 " in note or "pruned after" in note)
         if child.data.tags["trial_state"] == "COMPLETE":
             assert {"cv_f1_mean", "cv_f1_std", "behaviour_failures"} <= set(child.data.metrics)
     assert sum(c.data.tags["trial_state"] == "COMPLETE" for c in children) >= 1
