@@ -8,7 +8,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -92,7 +91,6 @@ def _log_results(result: FitResult, args: TrainArgs) -> None:
         ("class_metrics.png", class_metrics_figure(perf["class"])),
     ):
         mlflow.log_figure(fig, name)
-        plt.close(fig)
 
 
 def _check_fast_path(result: FitResult) -> None:
