@@ -1,5 +1,6 @@
-"""One ASGI middleware around MLflow's scoring app: body limit, request ids, model headers, JSON errors,
-metrics and a structured access log. Pure ASGI (no BaseHTTPMiddleware) to keep per-request cost low."""
+"""One ASGI middleware around the scoring app: request ids, model headers, the body's size and time limits,
+metrics and a structured access log. Pure ASGI (no BaseHTTPMiddleware) to keep per-request cost low.
+Responses pass through untouched; the errors raised here get their body from serving.errors, like the app's."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 
 from serving import metrics
-from serving.errors import error_body, normalise
+from serving.errors import BodyTimeoutError, error_response
+from serving.logs import REQUEST_ID
+from tagifai.errors import InputTooLargeError
 
 access_log = logging.getLogger("tagifai.access")
 logger = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# The current request's id, for log lines written deeper down (asyncio.to_thread copies the context).
-REQUEST_ID: ContextVar[str] = ContextVar("tagifai_request_id", default="-")
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -47,7 +47,7 @@ class Hardening:
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
         REQUEST_ID.set(request_id)
         headers = [(b"x-request-id", request_id.encode()), *self.model_headers]
-        state = {"status": 500, "sent": False, "error": None, "bytes_in": 0, "bytes_out": 0, "done": None}
+        state = {"status": 500, "sent": False, "bytes_in": 0, "bytes_out": 0, "done": None}
         raw_send = send
 
         async def send(message):  # latency ends when the last byte is handed over (a 504 leaves work behind)
@@ -55,7 +55,8 @@ class Hardening:
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 state["done"] = time.perf_counter()
 
-        async def send_json(status: int, body: bytes) -> None:
+        async def send_error(exc: BaseException) -> None:
+            status, body = error_response(exc, request_id)
             await send({"type": "http.response.start", "status": status, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
             await send({"type": "http.response.body", "body": body})
@@ -77,37 +78,26 @@ class Hardening:
 
         async def guarded_send(message):
             if message["type"] == "http.response.start":
-                state["status"] = message["status"]
-                if message["status"] >= 400:  # hold it: the body is rewritten into our JSON shape
-                    state["error"] = b""
-                    return
+                state.update(status=message["status"], sent=True)
                 message = {**message, "headers": [*message.get("headers", ()), *headers]}
-                state["sent"] = True
             elif message["type"] == "http.response.body":
-                if state["error"] is not None:
-                    state["error"] += message.get("body", b"")
-                    if not message.get("more_body"):
-                        status, body = state["status"], state["error"]
-                        state["error"] = None
-                        await send_json(status, normalise(status, body, request_id))
-                    return
                 state["bytes_out"] += len(message.get("body", b""))
             await send(message)
 
         try:
             length = _header(scope, b"content-length")
             if length and length.isdigit() and int(length) > self.max_body_bytes:
-                message = f"request body is {length} bytes; the limit is {self.max_body_bytes}"
-                return await send_json(413, error_body(413, message, request_id))
+                return await send_error(InputTooLargeError(
+                    f"request body is {length} bytes; the limit is {self.max_body_bytes}"))
             try:
                 body = await asyncio.wait_for(read_body(), self.body_timeout) \
                     if scope["method"] in ("POST", "PUT", "PATCH") else b""
             except TimeoutError:
-                message = f"request body not received within {self.body_timeout:g} s"
-                return await send_json(408, error_body(408, message, request_id))
+                return await send_error(BodyTimeoutError(
+                    f"request body not received within {self.body_timeout:g} s"))
             if body is None:
-                message = f"request body exceeds the limit of {self.max_body_bytes} bytes"
-                return await send_json(413, error_body(413, message, request_id))
+                return await send_error(InputTooLargeError(
+                    f"request body exceeds the limit of {self.max_body_bytes} bytes"))
             replayed = False
 
             async def replay():
@@ -118,11 +108,10 @@ class Hardening:
                 return {"type": "http.request", "body": body, "more_body": False}
 
             await self.app(scope, replay, guarded_send)
-        except Exception:
+        except Exception as exc:  # the app's handler has answered 500 already, unless it never got to
             logger.exception("unhandled error, request_id=%s", request_id)
             if not state["sent"]:
-                message = "internal error while handling the request; see the server log"
-                await send_json(500, error_body(500, message, request_id))
+                await send_error(exc)
         finally:
             self._observe(scope, state, request_id, (state["done"] or time.perf_counter()) - started)
 
