@@ -20,7 +20,8 @@ from mlflow.utils.proto_json_utils import dataframe_from_parsed_json
 from serving.errors import MalformedRequestError, MissingContentTypeError, UnsupportedMediaTypeError
 from tagifai.errors import InputTooLargeError
 
-JSON, CSV, PARQUET = scoring_server.CONTENT_TYPE_JSON, scoring_server.CONTENT_TYPE_CSV, scoring_server.CONTENT_TYPE_PARQUET
+JSON, CSV = scoring_server.CONTENT_TYPE_JSON, scoring_server.CONTENT_TYPE_CSV
+PARQUET = scoring_server.CONTENT_TYPE_PARQUET
 FORMATS = scoring_server.SUPPORTED_FORMATS
 REQUIRED_INPUT_FORMAT = scoring_server.REQUIRED_INPUT_FORMAT
 NOT_UTF8 = "request body is not valid UTF-8"

@@ -69,7 +69,8 @@ def post(client, body, content_type="application/json", **headers):
     (b'{"inputs": ["a"]', "application/json", 400, "BAD_REQUEST", "request body is not valid JSON: Expecting ',' "
                                                                   "delimiter: line 1 column 17 (char 16)"),
     (b"\xff", "application/json", 400, "BAD_REQUEST", "request body is not valid UTF-8"),
-    (b'{"inputs": []}', "application/json", 400, "INVALID_PARAMETER_VALUE", "List of texts to classify cannot be empty."),
+    (b'{"inputs": []}', "application/json", 400, "INVALID_PARAMETER_VALUE",
+     "List of texts to classify cannot be empty."),
     (b'{"inputs": ["a"], "params": {"threshold": "x"}}', "application/json", 400, "INVALID_PARAMETER_VALUE",
      "param 'threshold' must be a number between 0 and 1, got a string"),
     (b'{"inputs": ["a"], "params": {"t": 1}}', "application/json", 400, "INVALID_PARAMETER_VALUE",
@@ -78,7 +79,8 @@ def post(client, body, content_type="application/json", **headers):
      "6 rows in one request; the limit is 5"),
     (b"a", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE", "This predictor only supports the following content types: "
      "Types: ['text/csv', 'application/json', 'application/vnd.apache.parquet']. Got 'text/plain'."),
-    (b"{}", "application/json; charset=latin-1", 415, "UNSUPPORTED_MEDIA_TYPE", "The scoring server only supports UTF-8"),
+    (b"{}", "application/json; charset=latin-1", 415, "UNSUPPORTED_MEDIA_TYPE",
+     "The scoring server only supports UTF-8"),
     (b"{}", "application/json; v=2", 415, "UNSUPPORTED_MEDIA_TYPE", "Unrecognized content type parameters: v."),
     (b"", "text/csv", 400, "BAD_REQUEST", "Failed to parse input as a Pandas DataFrame. Ensure that the input is a "
      "valid CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: "
