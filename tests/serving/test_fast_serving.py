@@ -1,4 +1,4 @@
-"""The serving speed-ups, without a server: each one answers exactly as the path it replaces.
+"""The serving fast paths, without a server: each one answers exactly as the general path would.
 
 - a plain `dataframe_records` / `dataframe_split` table skips the DataFrame (serving.parsing.plain_texts);
 - the response is written by one json.dumps, byte for byte MLflow's `predictions_to_json`;
