@@ -176,20 +176,16 @@ def bench_in_process(model_uri: str, predictor_path: Path, texts: list[str], exp
     return rows, {"pyfunc_load_s": load_s}
 
 
-LEVERS = (  # cumulative: each row adds one change to the row above; the last one is what ships
-    ("before: plain sklearn pipeline, DataFrame out, MLflow's JSON writer, parser and timeout", {}),
-    ("+ fast predict path (tagifai.fastpath)", {"fast": True}),
-    ("+ rows straight to JSON (no DataFrame out)", {"fast": True, "records": True}),
-    ("+ one json.dumps for the answer", {"fast": True, "records": True, "writer": True}),
-    ("+ plain tables parsed without a DataFrame", {"fast": True, "records": True, "writer": True, "parse": True}),
-    ("+ pure-ASGI timeout (= `tagifai serve` now)",
-     {"fast": True, "records": True, "writer": True, "parse": True, "timeout": True}),
+LEVERS = (  # each row: the served app built with these ServeSettings fields (the first: the defaults)
+    ("`tagifai serve` app, default settings", {}),
+    (f"+ prediction cache (cache_size={CACHE_SIZE}; every row a hit here)", {"cache_size": CACHE_SIZE}),
 )
 
 
 def bench_levers(model_path: str, predictor_path: Path, texts: list[str], seconds: float) -> list[dict]:
-    """CPU per request through the served ASGI app in this process (no HTTP, no uvicorn: no client either), with
-    the speed changes switched on one after another; the FastAPI app and our app minus its middleware for scale.
+    """CPU per request through the served ASGI app in this process (no HTTP, no uvicorn: no client either), built
+    with each row of LEVERS (settings of the app, nothing patched); the FastAPI app and our routes without the
+    middleware and time limit for scale.
 
     CPU time (all threads of this process) rather than wall time: other work on a shared machine barely moves it.
     """
@@ -197,10 +193,8 @@ def bench_levers(model_path: str, predictor_path: Path, texts: list[str], second
     import logging
 
     import mlflow
-    from mlflow.pyfunc import scoring_server
 
     import serving.app as serving_app
-    from serving import guard
     from serving.settings import ServeSettings
 
     os.environ["BENCH_PREDICTOR_PATH"] = str(predictor_path)
@@ -208,33 +202,14 @@ def bench_levers(model_path: str, predictor_path: Path, texts: list[str], second
 
     logging.getLogger("tagifai.access").disabled = True  # the access log is on in the served runs, not here
     model = mlflow.pyfunc.load_model(model_path)
-    created, real_guarded, real_timeout = [], serving_app.GuardedModel, serving_app.pure_asgi_timeout
-    serving_app.GuardedModel = lambda *a, **k: created.append(real_guarded(*a, **k)) or created[-1]
-    try:
-        settings = ServeSettings(model_uri="bench", cache_size=0)
-        identity = serving_app.ModelIdentity("bench", "1")
-        app_on = serving_app.build_app(model, settings, identity)
-        serving_app.pure_asgi_timeout = lambda app, seconds: app  # MLflow's BaseHTTPMiddleware timeout kept
-        app_off = serving_app.build_app(model, settings, identity)
-    finally:
-        serving_app.GuardedModel, serving_app.pure_asgi_timeout = real_guarded, real_timeout
-    guarded_on, guarded_off = created
-    predictor = getattr(guarded_on._python_model, "predictor", None)  # one model object behind both apps
-    if not hasattr(predictor, "_fast_pipeline") or guarded_on._predict_records is None:
-        log("levers: this model was logged before the fast path existed; table skipped")
-        return []
-    compiled = predictor._fast_pipeline()
-    records = guarded_on._predict_records
-    plain_texts = guard._plain_texts
+    identity = serving_app.ModelIdentity("bench", "1")
 
-    def configure(levers: dict):
-        predictor.__dict__["_fast"] = (predictor.pipeline, compiled if levers.get("fast") else None)
-        for g in (guarded_on, guarded_off):
-            g._predict_records = records if levers.get("records") else None
-        scoring_server.predictions_to_json = (guard._predictions_to_json if levers.get("writer")
-                                              else guard._mlflow_predictions_to_json)
-        guard._plain_texts = plain_texts if levers.get("parse") else (lambda fmt, table: None)
-        return app_on if levers.get("timeout") else app_off
+    def build(levers: dict):
+        return serving_app.create_app(model, ServeSettings(model_uri="bench", **levers), identity)
+
+    apps = {name: build(levers) for name, levers in LEVERS}
+    defaults = ServeSettings(model_uri="bench")
+    routes_only = serving_app.create_routes(serving_app.create_scorer(model, defaults, identity), defaults, identity)
 
     async def call(app, path: str, body: bytes) -> None:
         sent, done = [], False
@@ -262,19 +237,17 @@ def bench_levers(model_path: str, predictor_path: Path, texts: list[str], second
             chunk = [texts[i] for i in batch_indices(0, batch, len(texts))]
             ours = request_body("mlflow", chunk)
             theirs = request_body("fastapi", chunk)
-            cases = [(name, configure(levers), "/invocations", ours, levers) for name, levers in LEVERS]
-            cases.append(("our app without its middleware (Hardening)", app_on.app, "/invocations", ours, LEVERS[-1][1]))
-            cases.append(("FastAPI app (benchmarks/fastapi_app.py)", fastapi_app, "/predict", theirs, LEVERS[-1][1]))
+            cases = [(name, apps[name], "/invocations", ours) for name, _ in LEVERS]
+            cases.append(("our routes without the middleware and time limit", routes_only, "/invocations", ours))
+            cases.append(("FastAPI app (benchmarks/fastapi_app.py)", fastapi_app, "/predict", theirs))
             per_block = max(1, 200 // batch)
             cpu = {name: [] for name, *_ in cases}
-            for name, app, path, body, levers in cases:  # warm-up (and a first check that each answers 200)
-                configure(levers)
+            for name, app, path, body in cases:  # warm-up (and a first check that each answers 200)
                 await call(app, path, body)
             deadline = time.perf_counter() + seconds * len(cases)
             rnd = 0
             while time.perf_counter() < deadline or rnd < 3:
-                for name, app, path, body, levers in cases[rnd % len(cases):] + cases[:rnd % len(cases)]:
-                    configure(levers)
+                for name, app, path, body in cases[rnd % len(cases):] + cases[:rnd % len(cases)]:
                     t0 = time.process_time()
                     for _ in range(per_block):
                         await call(app, path, body)
@@ -286,10 +259,7 @@ def bench_levers(model_path: str, predictor_path: Path, texts: list[str], second
             log("levers, batch %d: %s" % (batch, ", ".join(f"{r['cpu_ms']:.3f}" for r in rows[-len(cases):])))
         return rows
 
-    try:
-        return asyncio.run(measure())
-    finally:
-        configure(LEVERS[-1][1])
+    return asyncio.run(measure())
 
 
 # --- servers ----------------------------------------------------------------------------------------------------------
@@ -623,10 +593,10 @@ def section(info: dict) -> str:
     if levers:
         cpu = {(r["variant"], r["batch"]): r["cpu_ms"] for r in levers}
         names = list(dict.fromkeys(r["variant"] for r in levers))
-        lines += ["", "### What each change bought", "",
+        lines += ["", "### What each setting buys", "",
                   "CPU time per request (all threads) through the served ASGI app inside the benchmark's process: no "
-                  "HTTP, no client, so the machine's other load hardly moves it. Each row adds one change to the row "
-                  "above; the first row is `tagifai serve` as it was before this work (same guard and middleware). "
+                  "HTTP, no client, so the machine's other load hardly moves it. Each row is the app built with one "
+                  "more `ServeSettings` field than the row above; the first row is `tagifai serve` with its defaults. "
                   "The last two rows put the rest in scale.", "",
                   "| variant | CPU ms/request, 1 row | x previous | CPU ms/request, 1000 rows | x previous |",
                   "| --- | --- | --- | --- | --- |"]

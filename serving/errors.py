@@ -1,26 +1,74 @@
-"""Every error the server sends, in one JSON shape; MLflow's messages cleaned of echoed input and traces."""
+"""The server's errors, each carrying its HTTP status and error code, and the one place that turns an error into
+the JSON body `{"error_code", "message", "request_id"}` a client receives."""
 
 from __future__ import annotations
 
 import json
-import re
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from serving.logs import REQUEST_ID
+from tagifai.errors import InvalidUsageError, TagifaiError
 
 MAX_MESSAGE_CHARS = 300
+INTERNAL_MESSAGE = "internal error while handling the request; see the server log for this request id"
 
-# HTTP status -> our error code, for responses that carry none (plain-text 415, 504, FastAPI's 404/405, 408).
-STATUS_CODES = {
-    400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT",
-    413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "BAD_REQUEST", 500: "INTERNAL_ERROR",
-    503: "UNAVAILABLE", 504: "TIMEOUT",
-}
-_PARAM_NAMES = re.compile(r"\('([A-Za-z_][\w.]*)',")
-# "..., got <repr of the value sent>": keep a number or a type name (they name the problem), never the text
-# or structure the client sent (a repr of a str, list or dict starts with one of these).
-_GOT_VALUE = re.compile(r", got (['\"\[{(].*)$", re.DOTALL)
-_REPR_TYPES = {"'": "a string", '"': "a string", "[": "an array", "{": "an object", "(": "an array"}
+
+class InvalidSettingError(InvalidUsageError, ValueError):
+    """A server setting (flag or TAGIFAI_SERVE_* variable) is out of range or of the wrong type."""
+
+
+class ServeError(TagifaiError):
+    """The server cannot be started (model URI refused or unresolvable, model files broken, port taken, ...)."""
+
+    http_status = 503
+    error_code = "UNAVAILABLE"
+    exit_code = 1
+
+
+class MalformedRequestError(InvalidUsageError):
+    """The body cannot be read as a request: not UTF-8, not JSON, not CSV/Parquet, or not one of the formats."""
+
+    error_code = "BAD_REQUEST"
+
+
+class UnsupportedMediaTypeError(InvalidUsageError):
+    """A Content-Type (or charset, or content-type parameter) the server does not read."""
+
+    http_status = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class MissingContentTypeError(UnsupportedMediaTypeError):
+    def __init__(self):
+        super().__init__("the Content-Type header is missing; send application/json, text/csv or "
+                         "application/vnd.apache.parquet")
+
+
+class BodyTimeoutError(InvalidUsageError):
+    """The client did not send the whole body in time."""
+
+    http_status = 408
+    error_code = "REQUEST_TIMEOUT"
+
+
+class RequestTimeoutError(TagifaiError):
+    """The server did not answer within its time limit."""
+
+    http_status = 504
+    error_code = "TIMEOUT"
+
+    def __init__(self):
+        super().__init__("request took longer than the server's time limit")
+
+
+class HTTPError(TagifaiError):
+    """An HTTP-level refusal from the framework (unknown path, wrong method, ...), with its status."""
+
+    CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 422: "BAD_REQUEST"}
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.http_status = status
+        self.error_code = self.CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
 
 
 def json_type(value) -> str:
@@ -34,59 +82,35 @@ def json_type(value) -> str:
     return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
 
 
-class RequestTooLarge(MlflowException):
-    """Too many rows (or too long a text) in one request: 413, like an oversized body."""
-
-    def __init__(self, message: str):
-        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
-
-    def get_http_status_code(self) -> int:
-        return 413
-
-
-def error_body(status: int, message: str, request_id: str, code: str | None = None) -> bytes:
-    code = code or STATUS_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
-    return json.dumps({"error_code": code, "message": message, "request_id": request_id}).encode()
-
-
-def clean_message(message: str) -> str:
-    """Keep what went wrong; drop MLflow's repr of the input, the echoed body and anything too long."""
-    if message.startswith(("Failed to predict data", "Failed to enforce schema of data")) and "Error: " in message:
-        # MLflow prefixes the real error with a repr of the whole input; the last "Error: " is its own.
-        message = message.rsplit("Error: ", 1)[1]
-    if message.startswith("Invalid parameters found"):
-        names = sorted(set(_PARAM_NAMES.findall(message)))
-        return f"invalid value for param(s) {', '.join(names) or '?'}: threshold must be a number between 0 and 1"
-    if "UnicodeDecodeError" in message:
-        return "request body is not valid UTF-8"
-    message = message.split("\nInput:", 1)[0].split(" IMPORTANT:", 1)[0]
-    if got := _GOT_VALUE.search(message):
-        message = message[: got.start()] + ", got " + _REPR_TYPES[got.group(1)[0]]
-    if "JSONDecodeError" in message:
-        detail = re.search(r"JSONDecodeError\('([^']*)", message)
-        message = "request body is not valid JSON" + (f": {detail.group(1)}" if detail else "")
+def bounded(message: str) -> str:
+    """One line, at most MAX_MESSAGE_CHARS."""
     message = " ".join(message.split())
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
-def normalise(status: int, body: bytes, request_id: str) -> bytes:
-    """Any error response -> {"error_code", "message", "request_id"}; never a stack trace."""
-    code, message = None, ""
-    try:
-        parsed = json.loads(body) if body else {}
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        code = parsed.get("error_code")
-        message = parsed.get("message") or parsed.get("detail") or ""
-        if not isinstance(message, str):
-            message = "invalid request"  # FastAPI validation details would echo the input
-    elif body:
-        message = body.decode("utf-8", "replace")
-    if status == 413:  # one code for every size limit (body, rows, text, Parquet), whoever raised it
-        code = "REQUEST_TOO_LARGE"
-    if status == 504:
-        message = "request took longer than the server's time limit"
-    if status >= 500 and status != 504:
-        message = "internal error while handling the request; see the server log for this request id"
-    return error_body(status, clean_message(message) or STATUS_CODES.get(status, "error"), request_id, code)
+def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
+    """(status, JSON body) for any exception: a TagifaiError says what it is; anything else is a generic 500
+    (its detail stays in the server log)."""
+    if isinstance(exc, TagifaiError):
+        status, code, message = exc.http_status, exc.error_code, bounded(str(exc)) or exc.error_code
+    else:
+        status, code, message = 500, "INTERNAL_ERROR", INTERNAL_MESSAGE
+    if status >= 500 and not isinstance(exc, RequestTimeoutError):
+        message = INTERNAL_MESSAGE
+    body = json.dumps({"error_code": code, "message": message, "request_id": request_id}).encode()
+    return status, body
+
+
+async def handle_error(request, exc: Exception):
+    """The app's exception handler: our errors, the framework's HTTP errors and anything unexpected."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+    from starlette.responses import Response
+
+
+    if isinstance(exc, HTTPException):
+        exc = HTTPError(exc.status_code, str(exc.detail))
+    elif isinstance(exc, RequestValidationError):
+        exc = HTTPError(422, "invalid request")  # the validation details would echo the input
+    status, body = error_response(exc, REQUEST_ID.get())
+    return Response(body, status_code=status, media_type="application/json")

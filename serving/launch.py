@@ -1,4 +1,4 @@
-"""`tagifai serve`: check the model URI, fetch and load the model once, then run the hardened app under uvicorn.
+"""`tagifai serve`: check the model URI, fetch and load the model once, then run our scoring app under uvicorn.
 
 Everything that can fail at start (URI, download, corrupted files) fails here, before a socket is bound,
 with a one-line message and a non-zero exit.
@@ -18,16 +18,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from serving import environment
+from serving.errors import ServeError
 from serving.settings import ServeSettings
 from tagifai import config
-from tagifai.errors import TagifaiError
 
 BIN_DIR = Path(sys.executable).parent
 REMOTE_SCHEMES = ("models:/", "runs:/")
-
-
-class ServeError(TagifaiError):
-    """The server cannot be started (model URI refused or unresolvable, model files broken, ...)."""
 
 
 def serve_env() -> dict[str, str]:
@@ -122,7 +118,7 @@ def serve(settings: ServeSettings) -> int:
     if settings.workers > 1:  # before prometheus_client is imported: it picks its storage at import
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tagifai-metrics-")
     from serving import uvicorn_server
-    from serving.app import build_app
+    from serving.app import create_app
     from serving.logs import configure_logging
     from serving.prefork import serve_forked
 
@@ -132,7 +128,7 @@ def serve(settings: ServeSettings) -> int:
     model = fetch_and_load(settings.model_uri, tempfile.mkdtemp(prefix="tagifai-serve-"))
     warm_up(model, settings.model_uri)
     configure_logging()
-    app = build_app(model, settings, identity)
+    app = create_app(model, settings, identity)
     options = dict(access_log=False, log_level="warning", timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
     print(f"serving {identity.name} version {identity.version} ({settings.model_uri}) on "
           f"http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr, flush=True)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
+
+# The current request's id, for log lines written deeper down (asyncio.to_thread copies the context).
+REQUEST_ID: ContextVar[str] = ContextVar("tagifai_request_id", default="-")
 
 
 def configure_logging(level: int = logging.INFO) -> None:

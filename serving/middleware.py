@@ -1,5 +1,6 @@
-"""One ASGI middleware around MLflow's scoring app: body limit, request ids, model headers, JSON errors,
-metrics and a structured access log. Pure ASGI (no BaseHTTPMiddleware) to keep per-request cost low."""
+"""One ASGI middleware around the scoring app: request ids, model headers, the body's size and time limits,
+metrics and a structured access log. Pure ASGI (no BaseHTTPMiddleware) to keep per-request cost low.
+Responses pass through untouched; the errors raised here get their body from serving.errors, like the app's."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 
 from serving import metrics
-from serving.errors import error_body, normalise
+from serving.errors import BodyTimeoutError, error_response
+from serving.logs import REQUEST_ID
+from tagifai.errors import InputTooLargeError, TagifaiError
 
 access_log = logging.getLogger("tagifai.access")
 logger = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# The current request's id, for log lines written deeper down (asyncio.to_thread copies the context).
-REQUEST_ID: ContextVar[str] = ContextVar("tagifai_request_id", default="-")
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -26,6 +26,12 @@ def _header(scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def request_id_of(scope) -> str:
+    """The caller's X-Request-ID if it is safe to echo and log, else a fresh one."""
+    incoming = _header(scope, b"x-request-id")
+    return incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
 
 
 class Hardening:
@@ -43,88 +49,57 @@ class Hardening:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_of(scope)
         REQUEST_ID.set(request_id)
         headers = [(b"x-request-id", request_id.encode()), *self.model_headers]
-        state = {"status": 500, "sent": False, "error": None, "bytes_in": 0, "bytes_out": 0, "done": None}
-        raw_send = send
+        state = {"status": 500, "sent": False, "bytes_in": 0, "bytes_out": 0, "done": None}
 
-        async def send(message):  # latency ends when the last byte is handed over (a 504 leaves work behind)
-            await raw_send(message)
+        async def guarded_send(message):  # our headers on every response; latency ends with its last byte
+            if message["type"] == "http.response.start":
+                state.update(status=message["status"], sent=True)
+                message = {**message, "headers": [*message.get("headers", ()), *headers]}
+            elif message["type"] == "http.response.body":
+                state["bytes_out"] += len(message.get("body", b""))
+            await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 state["done"] = time.perf_counter()
 
-        async def send_json(status: int, body: bytes) -> None:
-            await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
-            await send({"type": "http.response.body", "body": body})
-            state.update(status=status, sent=True, bytes_out=len(body))
-
-        async def read_body() -> bytes | None:
-            """The whole body, or None past the limit (chunked bodies have no Content-Length to check)."""
-            chunks, more = [], True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    break
-                chunks.append(message.get("body", b""))
-                state["bytes_in"] += len(chunks[-1])
-                if state["bytes_in"] > self.max_body_bytes:
-                    return None
-                more = message.get("more_body", False)
-            return b"".join(chunks)
-
-        async def guarded_send(message):
-            if message["type"] == "http.response.start":
-                state["status"] = message["status"]
-                if message["status"] >= 400:  # hold it: the body is rewritten into our JSON shape
-                    state["error"] = b""
-                    return
-                message = {**message, "headers": [*message.get("headers", ()), *headers]}
-                state["sent"] = True
-            elif message["type"] == "http.response.body":
-                if state["error"] is not None:
-                    state["error"] += message.get("body", b"")
-                    if not message.get("more_body"):
-                        status, body = state["status"], state["error"]
-                        state["error"] = None
-                        await send_json(status, normalise(status, body, request_id))
-                    return
-                state["bytes_out"] += len(message.get("body", b""))
-            await send(message)
-
         try:
-            length = _header(scope, b"content-length")
-            if length and length.isdigit() and int(length) > self.max_body_bytes:
-                message = f"request body is {length} bytes; the limit is {self.max_body_bytes}"
-                return await send_json(413, error_body(413, message, request_id))
-            try:
-                body = await asyncio.wait_for(read_body(), self.body_timeout) \
-                    if scope["method"] in ("POST", "PUT", "PATCH") else b""
-            except TimeoutError:
-                message = f"request body not received within {self.body_timeout:g} s"
-                return await send_json(408, error_body(408, message, request_id))
-            if body is None:
-                message = f"request body exceeds the limit of {self.max_body_bytes} bytes"
-                return await send_json(413, error_body(413, message, request_id))
-            replayed = False
-
-            async def replay():
-                nonlocal replayed
-                if replayed:
-                    return await receive()  # after the body: wait for disconnect, as the server would
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await self.app(scope, replay, guarded_send)
-        except Exception:
-            logger.exception("unhandled error, request_id=%s", request_id)
+            body = await self._read_body(scope, receive, state)
+            await self.app(scope, _replay(body, receive), guarded_send)
+        except Exception as exc:  # a limit (before the app ran), or a fault the app's handler answered 500 already
+            if not isinstance(exc, TagifaiError):
+                logger.exception("unhandled error, request_id=%s", request_id)
             if not state["sent"]:
-                message = "internal error while handling the request; see the server log"
-                await send_json(500, error_body(500, message, request_id))
+                await _send_error(guarded_send, exc, request_id)
         finally:
             self._observe(scope, state, request_id, (state["done"] or time.perf_counter()) - started)
+
+    async def _read_body(self, scope, receive, state) -> bytes:
+        """The whole body, within the size and time limits (InputTooLargeError, BodyTimeoutError)."""
+        length = _header(scope, b"content-length")
+        if length and length.isdigit() and int(length) > self.max_body_bytes:
+            raise InputTooLargeError(f"request body is {length} bytes; the limit is {self.max_body_bytes}")
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return b""
+        try:
+            return await asyncio.wait_for(self._read_chunks(receive, state), self.body_timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise BodyTimeoutError(f"request body not received within {self.body_timeout:g} s") from None
+
+    async def _read_chunks(self, receive, state) -> bytes:
+        """Chunked bodies have no Content-Length to check: count as they come."""
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            state["bytes_in"] += len(chunks[-1])
+            if state["bytes_in"] > self.max_body_bytes:
+                raise InputTooLargeError(f"request body exceeds the limit of {self.max_body_bytes} bytes")
+            more = message.get("more_body", False)
+        return b"".join(chunks)
 
     def _observe(self, scope, state, request_id: str, elapsed: float) -> None:
         path = metrics.path_label(scope["path"])
@@ -136,3 +111,24 @@ class Hardening:
             "bytes_in": state["bytes_in"], "bytes_out": state["bytes_out"],
             "client": (scope.get("client") or ("-",))[0],
         }))
+
+
+def _replay(body: bytes, receive):
+    """A receive() that hands the app the body already read, then waits for the disconnect as the server would."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _send_error(send, exc: BaseException, request_id: str) -> None:
+    status, body = error_response(exc, request_id)
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

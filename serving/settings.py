@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from tagifai.errors import InvalidUsageError
+from serving.errors import InvalidSettingError
+
+__all__ = ["ENV_PREFIX", "InvalidSettingError", "ServeSettings"]
 
 ENV_PREFIX = "TAGIFAI_SERVE_"
-
-
-class InvalidSettingError(InvalidUsageError, ValueError):
-    """A server setting (flag or TAGIFAI_SERVE_* variable) is out of range or of the wrong type."""
 
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}

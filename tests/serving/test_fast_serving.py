@@ -1,26 +1,30 @@
-"""The serving speed-ups, without a server: each one answers exactly as the path it replaces.
+"""The serving fast paths, without a server: each one answers exactly as the general path would.
 
-- a plain `dataframe_records` / `dataframe_split` table skips the DataFrame (serving.guard._plain_texts);
-- the response is written by one json.dumps, byte for byte MLflow's (serving.guard._predictions_to_json);
+- a plain `dataframe_records` / `dataframe_split` table skips the DataFrame (serving.parsing.plain_texts);
+- the response is written by one json.dumps, byte for byte MLflow's `predictions_to_json`;
 - the prediction cache (off by default) returns the rows the model would;
-- MLflow's BaseHTTPMiddleware timeout is replaced by a pure-ASGI one with the same 504 (serving.timeout).
+- the request timeout is pure ASGI (serving.timeout), with our JSON 504.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow.pyfunc import scoring_server
+from mlflow.utils.proto_json_utils import dataframe_from_parsed_json
 
-from serving import guard
-from serving.guard import GuardedModel, PredictionCache
+from serving.parsing import parse_format, plain_texts
+from serving.responses import predictions_json
+from serving.scoring import PredictionCache, Scorer
 from serving.settings import ServeSettings
-from serving.timeout import TIMEOUT_MESSAGE, RequestTimeout, pure_asgi_timeout
+from serving.timeout import RequestTimeout
+from tagifai.errors import InvalidInputError
 from tagifai.predict import texts_from_input
 
 TEXTS = ["Transfer learning with transformers.", "GANs for images", "  spaced  ", "ünï ✓", ""]
@@ -34,9 +38,11 @@ TEXTS = ["Transfer learning with transformers.", "GANs for images", "  spaced  "
     {"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}},
 ])
 def test_plain_tables_give_the_texts_mlflow_would(body):
-    fast = guard._parse_keeping_json_types(body)
+    (fmt, table), = body.items()
+    fast = parse_format(fmt, table)
     assert isinstance(fast, list)
-    assert texts_from_input(fast) == texts_from_input(guard._mlflow_parse(body)) == TEXTS
+    frame = dataframe_from_parsed_json(table, pandas_orient=fmt.removeprefix("dataframe_"))
+    assert texts_from_input(fast) == texts_from_input(frame) == TEXTS
 
 
 @pytest.mark.parametrize("body", [
@@ -53,16 +59,14 @@ def test_plain_tables_give_the_texts_mlflow_would(body):
     {"dataframe_split": {"columns": ["text"], "data": [[None]]}},
     {"dataframe_split": ["text"]},
 ])
-def test_anything_else_goes_through_mlflow(body, monkeypatch):
-    seen = []
-    monkeypatch.setattr(guard, "_mlflow_parse", lambda data, schema=None: seen.append(data) or "parsed by mlflow")
-    assert guard._parse_keeping_json_types(body) == "parsed by mlflow"
-    assert seen == [body]
+def test_anything_else_is_not_a_plain_table(body):
+    (fmt, table), = body.items()
+    assert plain_texts(fmt, table) is None
 
 
 def test_tf_formats_still_arrive_as_sent():
-    assert guard._parse_keeping_json_types({"inputs": [None, 42, "x"]}) == [None, 42, "x"]
-    assert guard._parse_keeping_json_types({"instances": [{"text": "x"}]}) == [{"text": "x"}]
+    assert parse_format("inputs", [None, 42, "x"]) == [None, 42, "x"]
+    assert parse_format("instances", [{"text": "x"}]) == [{"text": "x"}]
 
 
 # --- response writing ---------------------------------------------------------------------------------------------
@@ -76,18 +80,9 @@ def rows(n: int) -> list[dict]:
 
 @pytest.mark.parametrize("out", [rows(1), rows(300), pd.DataFrame(rows(20)), np.arange(5.0), []])
 def test_response_bytes_are_mlflows(out):
-    ours, theirs = io.StringIO(), io.StringIO()
-    guard._predictions_to_json(out, ours)
-    guard._mlflow_predictions_to_json(out, theirs)
-    assert ours.getvalue() == theirs.getvalue()
-
-
-def test_keep_json_types_installs_both_swaps(monkeypatch):
-    monkeypatch.setattr(scoring_server, "infer_and_parse_data", guard._mlflow_parse)
-    monkeypatch.setattr(scoring_server, "predictions_to_json", guard._mlflow_predictions_to_json)
-    guard.keep_json_types()
-    assert scoring_server.infer_and_parse_data is guard._parse_keeping_json_types
-    assert scoring_server.predictions_to_json is guard._predictions_to_json
+    theirs = io.StringIO()
+    scoring_server.predictions_to_json(out, theirs)
+    assert predictions_json(out) == theirs.getvalue()
 
 
 # --- the prediction cache -----------------------------------------------------------------------------------------
@@ -108,11 +103,16 @@ class CountingModel:
         return pd.DataFrame(self.predict_records(texts, params))
 
 
-def guarded(model, cache_size: int, lookups=None) -> GuardedModel:
+class Guarded(Scorer):
+    def predict(self, texts, params=None):
+        return self.score(texts, params)
+
+
+def guarded(model, cache_size: int, lookups=None) -> Guarded:
     metadata = SimpleNamespace(get_params_schema=lambda: SimpleNamespace(params=[SimpleNamespace(name="threshold")]))
     pyfunc = SimpleNamespace(unwrap_python_model=lambda: model, metadata=metadata)
-    return GuardedModel(pyfunc, max_rows=100, max_text_chars=1000, cache_size=cache_size,
-                        on_cache_lookups=None if lookups is None else (lambda h, m: lookups.append((h, m))))
+    return Guarded(pyfunc, max_rows=100, max_text_chars=1000, cache_size=cache_size,
+                   on_cache_lookups=None if lookups is None else (lambda h, m: lookups.append((h, m))))
 
 
 def test_cache_is_off_by_default():
@@ -149,12 +149,12 @@ def test_cache_evicts_the_least_recently_used():
     for batch in (["a"], ["b"], ["a"], ["c"], ["a"], ["b"]):  # "c" evicts "b" (a was used more recently)
         cache.rows(batch, None, score)
     assert asked == ["a", "b", "c", "b"]
-    assert len(cache._rows) == 2
+    assert len(cache) == 2
 
 
 def test_invalid_input_is_refused_before_the_cache():
     cached = guarded(CountingModel(), 10)
-    with pytest.raises(Exception, match="row 1: field 'text' is empty"):
+    with pytest.raises(InvalidInputError, match="row 1: field 'text' is empty"):
         cached.predict(["a", " "])
 
 
@@ -196,10 +196,11 @@ def sleeping_app(seconds: float):
     return app
 
 
-def test_slow_requests_get_mlflows_504():
+def test_slow_requests_get_our_json_504():
     sent = call(RequestTimeout(sleeping_app(5), seconds=0.05))
     assert sent[0]["status"] == 504
-    assert sent[1]["body"] == TIMEOUT_MESSAGE == b"Request processing time exceeded limit"
+    assert json.loads(sent[1]["body"]) == {"error_code": "TIMEOUT", "request_id": "-",
+                                           "message": "request took longer than the server's time limit"}
 
 
 def test_fast_requests_pass_untouched():
@@ -207,13 +208,5 @@ def test_fast_requests_pass_untouched():
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"done"
 
 
-def test_mlflows_timeout_middleware_is_replaced(monkeypatch):
-    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "7")
-    model = SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: None), predict=lambda data: data)
-    app = scoring_server.init(model)
-    assert len(app.user_middleware) == 1  # MLflow's BaseHTTPMiddleware timeout
-    wrapped = pure_asgi_timeout(app, 7)
-    assert isinstance(wrapped, RequestTimeout) and wrapped.app is app and wrapped.seconds == 7
-    assert app.user_middleware == []
-    assert call(wrapped, "/ping")[0]["status"] == 200
-    assert pure_asgi_timeout(app, 7) is app  # nothing (left) to replace: unchanged
+def test_the_cache_size_is_a_setting():
+    assert ServeSettings(cache_size=7).cache_size == 7

@@ -166,8 +166,8 @@ def test_bad_request_gets_4xx_with_a_clear_message(server, examples, case):
 
 @pytest.mark.parametrize(
     "fmt",
-    # `inputs`/`instances` used to turn null/42 into the strings "None"/"42" (MLflow's schema parsing);
-    # serving.guard now sees the request as sent and rejects them like the other formats.
+    # `inputs`/`instances` reach the contract's checks as sent (no schema conversion of null/42 into the
+    # strings "None"/"42"): rejected like the other formats.
     ["dataframe_records", "dataframe_split", "inputs_records", "inputs_columns", "instances"],
 )
 @pytest.mark.parametrize("value", [None, 42], ids=["null", "int"])

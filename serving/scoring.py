@@ -1,0 +1,134 @@
+"""Parsed input -> predictions: the contract's rules on rows, texts and params, then the python model itself
+(its `predict_records` when it has one, through the optional PredictionCache)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+from mlflow.pyfunc import PyFuncModel
+
+from serving.errors import json_type
+from tagifai.errors import InputTooLargeError, InvalidInputError
+from tagifai.predict import texts_from_input, validate_texts, validate_threshold
+
+
+class PredictionCache:
+    """The last `size` answered rows, keyed by (text, threshold): a bounded LRU, shared by the worker's threads.
+
+    A row depends on nothing else (the model is fixed for the server's life), so a hit is the same answer."""
+
+    def __init__(self, size: int, on_lookups=None):
+        self.size = size
+        self._rows: OrderedDict[tuple, dict] = OrderedDict()
+        self._lock = threading.Lock()
+        self._on_lookups = on_lookups  # called with (hits, misses) per request
+
+    def rows(self, texts: list[str], threshold, predict) -> list[dict]:
+        """The rows for `texts`; `predict(missing_texts)` scores the ones not cached (each distinct text once)."""
+        found = self._lookup(texts, threshold)
+        missing = list(dict.fromkeys(t for t, row in zip(texts, found) if row is None))
+        if missing:
+            fresh = dict(zip(missing, predict(missing)))
+            self._store(fresh, threshold)
+            found = [row if row is not None else fresh[text] for text, row in zip(texts, found)]
+        if self._on_lookups is not None:
+            self._on_lookups(len(texts) - len(missing), len(missing))
+        return found
+
+    def _lookup(self, texts: list[str], threshold) -> list[dict | None]:
+        found = []
+        with self._lock:
+            for text in texts:
+                row = self._rows.get((text, threshold))
+                if row is not None:
+                    self._rows.move_to_end((text, threshold))
+                found.append(row)
+        return found
+
+    def _store(self, fresh: dict[str, dict], threshold) -> None:
+        with self._lock:
+            for text, row in fresh.items():
+                self._rows[(text, threshold)] = row
+                self._rows.move_to_end((text, threshold))
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class Scorer:
+    """The served model behind the contract: `score(data, params)` checks, then predicts."""
+
+    def __init__(self, model: PyFuncModel, max_rows: int, max_text_chars: int, cache_size: int = 0,
+                 on_rows: Callable[[int], Any] | None = None, on_cache_lookups=None):
+        self._python_model = model.unwrap_python_model()
+        self._predict_records = getattr(self._python_model, "predict_records", None)
+        params = model.metadata.get_params_schema()
+        self.known_params = {p.name for p in params.params} if params else set()
+        self.max_rows, self.max_text_chars = max_rows, max_text_chars
+        self._on_rows = on_rows
+        # Rows are cached as dicts: only with a model that answers rows (predict_records).
+        use_cache = cache_size > 0 and self._predict_records is not None
+        self.cache = PredictionCache(cache_size, on_cache_lookups) if use_cache else None
+
+    def score(self, data, params=None):
+        """Rows (dicts) or a DataFrame for the request's texts; InvalidInputError for what breaks the contract."""
+        check_params_object(params)
+        check_unique_columns(data)
+        self.check_params(params)
+        texts = self.check_texts(data)
+        out = self._predict(texts, params)
+        if self._on_rows is not None:
+            self._on_rows(len(out))
+        return out
+
+    def check_params(self, params: dict | None) -> None:
+        unknown = sorted(map(str, set(params or {}) - self.known_params))
+        if unknown:
+            known = ", ".join(sorted(self.known_params)) or "none"
+            raise InvalidInputError(f"unknown param(s): {', '.join(unknown)[:100]}; known: {known}")
+        if params and "threshold" in params:
+            check_threshold(params["threshold"])
+
+    def check_texts(self, data) -> list[str]:
+        texts = texts_from_input(data)
+        if len(texts) > self.max_rows:
+            raise InputTooLargeError(f"{len(texts)} rows in one request; the limit is {self.max_rows}")
+        texts = validate_texts(texts)
+        for i, text in enumerate(texts):
+            if len(text) > self.max_text_chars:
+                raise InputTooLargeError(f"row {i}: field 'text' has {len(text)} characters; "
+                                         f"the limit is {self.max_text_chars}")
+        return [str(t) for t in texts]
+
+    def _predict(self, texts: list[str], params):
+        if self.cache is not None:
+            threshold = (params or {}).get("threshold")
+            return self.cache.rows(texts, threshold, lambda missing: self._predict_records(missing, params))
+        if self._predict_records is not None:  # rows straight to JSON (models logged before it: a DataFrame)
+            return self._predict_records(texts, params)
+        return self._python_model.predict(None, texts, params)
+
+
+def check_params_object(params) -> None:
+    if params is not None and not isinstance(params, dict):
+        raise InvalidInputError(f"'params' must be a JSON object such as {{\"threshold\": 0.5}}, "
+                                f"got {json_type(params)}")
+
+
+def check_threshold(value) -> None:
+    """A threshold sent as text or structure is named by its JSON type, never echoed."""
+    if isinstance(value, (str, list, dict)):
+        raise InvalidInputError(f"param 'threshold' must be a number between 0 and 1, got {json_type(value)}")
+    validate_threshold(value)
+
+
+def check_unique_columns(data) -> None:
+    """A table with two columns of the same name (`text` twice) is refused rather than guessed at."""
+    columns = getattr(data, "columns", None)
+    if columns is not None and not columns.is_unique:
+        repeated = sorted({str(c) for c in columns[columns.duplicated()]})
+        raise InvalidInputError(f"the input names a column more than once: {', '.join(repeated)[:100]}")
