@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
 from serving.logs import REQUEST_ID
 from tagifai.errors import InvalidUsageError, TagifaiError
 
@@ -103,11 +107,6 @@ def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
 
 async def handle_error(request, exc: Exception):
     """The app's exception handler: our errors, the framework's HTTP errors and anything unexpected."""
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException
-    from starlette.responses import Response
-
-
     if isinstance(exc, HTTPException):
         exc = HTTPError(exc.status_code, str(exc.detail))
     elif isinstance(exc, RequestValidationError):
