@@ -24,7 +24,10 @@ class Server(uvicorn.Server):
     async def startup(self, sockets=None) -> None:
         await super().startup(sockets)
         if self.started:
-            print(READY_LINE.format(pid=os.getpid()), file=sys.stderr, flush=True)
+            # One write with its newline: forked workers share stderr, and print() writes the newline apart
+            # when Python runs unbuffered (PYTHONUNBUFFERED), so two workers' lines could run together.
+            sys.stderr.write(READY_LINE.format(pid=os.getpid()) + "\n")
+            sys.stderr.flush()
 
     async def shutdown(self, sockets=None) -> None:
         asked = set(self.server_state.connections)  # uvicorn asks these itself, before its first await

@@ -97,7 +97,8 @@ FORKING = textwrap.dedent("""
     line = sys.argv[1]
     for _ in range(2):
         if os.fork() == 0:
-            print(line.format(pid=os.getpid()), flush=True)
+            sys.stdout.write(line.format(pid=os.getpid()) + "\\n")  # one write, as serving.uvicorn_server does
+            sys.stdout.flush()
             time.sleep(600)
             os._exit(0)
     time.sleep(600)
