@@ -105,6 +105,15 @@ def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
     return status, body
 
 
+async def send_error(send, exc: BaseException, request_id: str) -> None:
+    """The JSON error response for `exc`, sent as raw ASGI messages: for the middlewares that answer before
+    (or instead of) the app."""
+    status, body = error_response(exc, request_id)
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def handle_error(request, exc: Exception):
     """The app's exception handler: our errors, the framework's HTTP errors and anything unexpected."""
     if isinstance(exc, HTTPException):

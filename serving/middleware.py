@@ -12,7 +12,7 @@ import time
 import uuid
 
 from serving import metrics
-from serving.errors import BodyTimeoutError, error_response
+from serving.errors import BodyTimeoutError, send_error
 from serving.logs import REQUEST_ID
 from tagifai.errors import InputTooLargeError, TagifaiError
 
@@ -71,7 +71,7 @@ class Hardening:
             if not isinstance(exc, TagifaiError):
                 logger.exception("unhandled error, request_id=%s", request_id)
             if not state["sent"]:
-                await _send_error(guarded_send, exc, request_id)
+                await send_error(guarded_send, exc, request_id)
         finally:
             self._observe(scope, state, request_id, (state["done"] or time.perf_counter()) - started)
 
@@ -126,9 +126,3 @@ def _replay(body: bytes, receive):
 
     return replay
 
-
-async def _send_error(send, exc: BaseException, request_id: str) -> None:
-    status, body = error_response(exc, request_id)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

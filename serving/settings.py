@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 
 from serving.errors import InvalidSettingError
 
-__all__ = ["ENV_PREFIX", "InvalidSettingError", "ServeSettings"]
-
 ENV_PREFIX = "TAGIFAI_SERVE_"
 
 

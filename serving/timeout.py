@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from serving.errors import RequestTimeoutError, error_response
+from serving.errors import RequestTimeoutError, send_error
 from serving.logs import REQUEST_ID
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,4 @@ class RequestTimeout:
             if started:  # cut off while sending its body: nothing sensible left to say
                 logger.warning("request timed out after its response had started: %s", scope.get("path"))
                 return
-            status, body = error_response(RequestTimeoutError(), REQUEST_ID.get())
-            await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, RequestTimeoutError(), REQUEST_ID.get())
