@@ -22,7 +22,6 @@ app.add_typer(users_app, name="users")  # accounts and grants on a team tracking
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config.apply_database_drivers()  # MLFLOW_TRACKING_URI=postgresql://... here and in the processes we start
     for noisy in ("alembic", "mlflow.store", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:

@@ -50,10 +50,11 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
 
 
 class ErrorBoundary(TyperGroup):
-    """The root command group: MLflow client defaults before any command runs, `describe` for what escapes."""
+    """The root command group: the MLflow client's environment before any command runs, `describe` for what escapes."""
 
     def invoke(self, ctx):
         config.apply_client_defaults()
+        config.apply_database_drivers()  # MLFLOW_TRACKING_URI=postgresql://... here and in the processes we start
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # the CLI's own control flow (typer vendors click)
