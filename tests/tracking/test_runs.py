@@ -112,6 +112,7 @@ def _checked_in_a_run(predictor: Predictor, splits) -> dict[str, float]:
     return MlflowClient().get_run(run.info.run_id).data.metrics
 
 
+@pytest.mark.slow  # logs to a SQLite tracking store (MLflow's migrations)
 def test_a_fast_path_that_agrees_is_logged_and_kept(tracking_uri, small_fit):
     pipeline, splits = small_fit
     predictor = Predictor(pipeline, threshold=0.3)
@@ -121,6 +122,7 @@ def test_a_fast_path_that_agrees_is_logged_and_kept(tracking_uri, small_fit):
     assert predictor.use_fast_path
 
 
+@pytest.mark.slow  # logs to a SQLite tracking store (MLflow's migrations)
 def test_a_fast_path_that_disagrees_is_logged_warned_and_turned_off(tracking_uri, small_fit, caplog):
     pipeline, splits = small_fit
     predictor = Predictor(pipeline, threshold=0.3)
