@@ -39,6 +39,7 @@ def test_the_tree_keeps_every_contract():
     ("mlflow_model/packaging.py", "from tracking import runs"),  # the pyfunc packaging reaching run logging
     ("serving/settings.py", "import app.cli"),  # a service reaching the CLI
     ("registry/listing.py", "import batch.store"),  # one service reaching a sibling
+    ("batch/store.py", "import serving.app"),  # the prediction store reaching the server above it
 ])
 def test_an_upward_import_breaks_a_contract(tree_copy: Path, module: str, upward: str):
     path = tree_copy / module
