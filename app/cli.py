@@ -140,8 +140,15 @@ def serve(
         None, "--graceful-shutdown", help="On SIGTERM, seconds in-flight requests get to finish [default: 30]."),
     allow_local_model: Optional[bool] = typer.Option(
         None, "--allow-local-model", help="Also serve local paths (a pyfunc model is code: trust it first)."),
+    poll_interval: Optional[float] = typer.Option(
+        None, help="Seconds between registry checks of the alias or stage; a new version is loaded and swapped in "
+                   "without a restart. 0 pins the version found at start [default: 10]."),
+    auth_token_file: Optional[str] = typer.Option(
+        None, help="Require 'Authorization: Bearer <token>' on every route but the probes and /metrics; the file "
+                   "holds one token per line, or name:token [default: no authentication]."),
 ) -> None:
-    """Serve a model: MLflow's scoring protocol (POST /invocations), hardened (limits, JSON errors, /metrics).
+    """Serve a model: MLflow's scoring protocol (POST /invocations), hardened (limits, JSON errors, /metrics),
+    following its alias in the registry, with its args and performance at GET /args and /performance.
 
     Every option can also be set as TAGIFAI_SERVE_<OPTION> (e.g. TAGIFAI_SERVE_WORKERS=2); flags win.
     """

@@ -195,6 +195,7 @@ def bench_levers(model_path: str, predictor_path: Path, texts: list[str], second
     import mlflow
 
     import serving.app as serving_app
+    from serving.served import ModelIdentity
     from serving.settings import ServeSettings
 
     os.environ["BENCH_PREDICTOR_PATH"] = str(predictor_path)
@@ -202,14 +203,16 @@ def bench_levers(model_path: str, predictor_path: Path, texts: list[str], second
 
     logging.getLogger("tagifai.access").disabled = True  # the access log is on in the served runs, not here
     model = mlflow.pyfunc.load_model(model_path)
-    identity = serving_app.ModelIdentity("bench", "1")
+    identity = ModelIdentity("bench", "1")
 
     def build(levers: dict):
-        return serving_app.create_app(model, ServeSettings(model_uri="bench", **levers), identity)
+        settings = ServeSettings(model_uri="bench", **levers)
+        return serving_app.create_app(serving_app.serve_one(model, settings, identity), settings)
 
     apps = {name: build(levers) for name, levers in LEVERS}
     defaults = ServeSettings(model_uri="bench")
-    routes_only = serving_app.create_routes(serving_app.create_scorer(model, defaults, identity), defaults, identity)
+    only = serving_app.serve_one(model, defaults, identity)
+    routes_only = serving_app.create_routes(only, defaults, lambda: {})
 
     async def call(app, path: str, body: bytes) -> None:
         sent, done = [], False

@@ -33,5 +33,12 @@ class TagifaiModel(PythonModel):
         anyway, so the DataFrame in between would only cost time. Its errors are ours (InvalidInputError)."""
         return self.predictor.predict_records(texts, (params or {}).get("threshold"))
 
+    def self_check(self, texts: list[str]) -> bool:
+        """A server's warm-up before it takes traffic: whether the fast path agrees with the plain pipeline on
+        `texts` (the pipeline serves if not), then one prediction, which builds the per-word tables."""
+        agrees = self.predictor.check_fast_path(texts).agrees
+        self.predictor.predict_records(texts)
+        return agrees
+
 
 mlflow.models.set_model(TagifaiModel())

@@ -18,7 +18,11 @@ class PromotionRefusedError(RegistryError):
 
 
 class UnknownArgError(InvalidUsageError):
-    """`tagifai args NAME` (or a filter) for a NAME the run did not record."""
+    """`tagifai args NAME` (GET /args/NAME) for a NAME the run did not record."""
 
     http_status = 404
     error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class UnknownFilterError(InvalidUsageError):
+    """`tagifai performance --filter X` (GET /performance?filter=X) for an X that is not a part of it."""

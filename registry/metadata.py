@@ -9,7 +9,7 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from registry.errors import RegistryError, UnknownArgError
+from registry.errors import RegistryError, UnknownArgError, UnknownFilterError
 
 PERFORMANCE_PARTS = ("overall", "class", "slices")
 
@@ -44,23 +44,43 @@ def parse_param(value: str) -> Any:
     return value
 
 
-def model_args(model_uri: str, name: str | None = None) -> Any:
-    params = mlflow.get_run(run_id_for(model_uri)).data.params
-    args = {k: parse_param(v) for k, v in sorted(params.items())}
-    if name is None:
-        return args
-    if name not in args:
-        raise UnknownArgError(f"unknown argument '{name}'; this model was trained with: {', '.join(args)}")
-    return args[name]
+def run_args(run_id: str) -> dict[str, Any]:
+    """Every param of the run, with the JSON type it was logged from."""
+    params = mlflow.get_run(run_id).data.params
+    return {k: parse_param(v) for k, v in sorted(params.items())}
 
 
-def model_performance(model_uri: str, part: str | None = None) -> dict:
-    if part is not None and part not in PERFORMANCE_PARTS:
-        raise UnknownArgError(f"unknown filter '{part}': choose one of {', '.join(PERFORMANCE_PARTS)}")
-    run_id = run_id_for(model_uri)
+def run_performance(run_id: str) -> dict:
+    """The run's performance.json."""
     try:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="performance.json")
     except (MlflowException, OSError) as exc:
         raise RegistryError(f"run {run_id} has no performance.json: {exc}") from None
-    performance = json.loads(Path(path).read_text())
-    return performance if part is None else performance[part]
+    return json.loads(Path(path).read_text())
+
+
+def arg_value(args: dict[str, Any], name: str) -> Any:
+    if name not in args:
+        raise UnknownArgError(f"unknown argument '{name}': this model was trained with {len(args)} arguments "
+                              f"(all of them: `tagifai args` or GET /args)")
+    return args[name]
+
+
+def performance_part(performance: dict, part: str | None) -> dict:
+    """The whole document, or its `overall`, `class` or `slices` part."""
+    if part is None:
+        return performance
+    if part not in PERFORMANCE_PARTS:
+        raise UnknownFilterError(f"unknown filter '{part}': choose one of {', '.join(PERFORMANCE_PARTS)}")
+    return performance[part]
+
+
+def model_args(model_uri: str, name: str | None = None) -> Any:
+    args = run_args(run_id_for(model_uri))
+    return args if name is None else arg_value(args, name)
+
+
+def model_performance(model_uri: str, part: str | None = None) -> dict:
+    if part is not None:
+        performance_part({}, part)  # an unknown filter is refused before the registry is asked
+    return performance_part(run_performance(run_id_for(model_uri)), part)

@@ -1,10 +1,12 @@
 """The served app: our own FastAPI app speaking MLflow's scoring protocol (POST /invocations, GET /ping, /health,
-/version), plus /livez, /readyz, /metrics and our contract (docs/openapi.yaml) at /openapi.json and /docs."""
+/version), the served model as resources (/, /models, /args, /performance), /livez, /readyz, /metrics, and our
+contract (docs/openapi.yaml) at /openapi.json and /docs (Swagger UI served from a package: no CDN)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,28 +14,27 @@ import yaml
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from mlflow.pyfunc import PyFuncModel
 from mlflow.version import VERSION
 from starlette.exceptions import HTTPException
 
 from serving import metrics
+from serving.auth import TokenAuth
 from serving.errors import handle_error
 from serving.middleware import Hardening
 from serving.parsing import parse_request
+from serving.resources import SERVICE, add_resource_routes
 from serving.responses import predictions_json
 from serving.scoring import Scorer
+from serving.served import SERVED, ModelIdentity, ModelSlot, ServedVersion
 from serving.settings import ServeSettings
+from serving.status import summary
 from serving.timeout import RequestTimeout
 from tagifai.errors import TagifaiError
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 JSON = "application/json"
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    name: str
-    version: str
 
 
 @lru_cache(maxsize=1)
@@ -49,33 +50,44 @@ def create_scorer(model: PyFuncModel, settings: ServeSettings, identity: ModelId
                   on_cache_lookups=lambda h, m: (hits.inc(h), misses.inc(m)))
 
 
-def create_app(model: PyFuncModel, settings: ServeSettings, identity: ModelIdentity) -> Hardening:
-    """The ASGI app `tagifai serve` runs: the routes inside the request time limit, inside the middleware."""
-    app = create_routes(create_scorer(model, settings, identity), settings, identity)
-    return Hardening(RequestTimeout(app, settings.timeout_seconds), settings.max_body_bytes, identity.name,
-                     identity.version, body_timeout=settings.timeout_seconds)
+def serve_one(model: PyFuncModel, settings: ServeSettings, identity: ModelIdentity) -> ModelSlot:
+    """A slot holding `model` as the only version (for in-process apps: tests, benchmarks)."""
+    return ModelSlot(ServedVersion(identity, create_scorer(model, settings, identity)))
 
 
-def create_routes(scorer: Scorer, settings: ServeSettings, identity: ModelIdentity) -> FastAPI:
-    app = FastAPI(title="TagIfAI scoring API")
+def create_app(slot: ModelSlot, settings: ServeSettings, models: Callable[[], dict] | None = None,
+               tokens: dict[bytes, str] | None = None) -> Hardening:
+    """The ASGI app `tagifai serve` runs: the routes inside the request time limit, inside the bearer-token
+    check (when `tokens`), inside the middleware. `models()` answers GET /models (default: this slot alone)."""
+    app = create_routes(slot, settings, models or (lambda: summary([_state(slot)], {})))
+    inner = RequestTimeout(app, settings.timeout_seconds)
+    if tokens:
+        inner = TokenAuth(inner, tokens)
+    return Hardening(inner, slot, settings.max_body_bytes, body_timeout=settings.timeout_seconds)
+
+
+def create_routes(slot: ModelSlot, settings: ServeSettings, models: Callable[[], dict]) -> FastAPI:
+    app = FastAPIOffline(title=SERVICE, redoc_url=None, static_url="/docs-assets")
     app.openapi = openapi_spec  # our contract (docs/openapi.yaml) at /openapi.json and /docs
     for error in (TagifaiError, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(error, handle_error)
 
-    def score(body: bytes, content_type: str | None) -> str:
+    def score(served: ServedVersion, body: bytes, content_type: str | None) -> str:
         parsed = parse_request(body, content_type, settings.max_rows, settings.max_body_bytes)
-        return predictions_json(scorer.score(parsed.data, parsed.params))
+        return predictions_json(served.scorer.score(parsed.data, parsed.params))
 
     @app.post("/invocations")
     async def invocations(request: Request):
-        answer = await asyncio.to_thread(score, await request.body(), request.headers.get("content-type"))
+        served = SERVED.get(slot.current)  # the middleware's pick, or the slot's for the bare routes
+        answer = await asyncio.to_thread(score, served, await request.body(), request.headers.get("content-type"))
         return Response(answer, media_type=JSON)
 
-    add_health_routes(app, identity)
+    add_resource_routes(app, models)
+    add_health_routes(app, slot)
     return app
 
 
-def add_health_routes(app: FastAPI, identity: ModelIdentity) -> None:
+def add_health_routes(app: FastAPI, slot: ModelSlot) -> None:
     async def ping():
         return Response("\n", media_type=JSON)
 
@@ -92,9 +104,14 @@ def add_health_routes(app: FastAPI, identity: ModelIdentity) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz():
+        identity = SERVED.get(slot.current).identity
         return JSONResponse({"status": "ready", "model_name": identity.name, "model_version": identity.version})
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics():
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
+
+
+def _state(slot: ModelSlot) -> dict:
+    return {"worker": 0, "pid": os.getpid(), "serving": slot.current.describe()}

@@ -105,12 +105,12 @@ def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
     return status, body
 
 
-async def send_error(send, exc: BaseException, request_id: str) -> None:
+async def send_error(send, exc: BaseException, request_id: str, headers=()) -> None:
     """The JSON error response for `exc`, sent as raw ASGI messages: for the middlewares that answer before
     (or instead of) the app."""
     status, body = error_response(exc, request_id)
     await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -1,7 +1,8 @@
-"""`tagifai serve`: check the model URI, fetch and load the model once, then run our scoring app under uvicorn.
+"""`tagifai serve`: check the model URI, fetch and load the model once, then run our scoring app under uvicorn,
+following the registry when the URI names an alias or a stage.
 
-Everything that can fail at start (URI, download, corrupted files) fails here, before a socket is bound,
-with a one-line message and a non-zero exit.
+Everything that can fail at start (URI, download, corrupted files, token file) fails here, before a socket is
+bound, with a one-line message and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -9,29 +10,19 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import warnings
-from contextlib import contextmanager
-from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from serving import environment
 from serving.errors import ServeError
+from serving.loading import load_version, one_line
+from serving.served import ModelIdentity, ModelSlot
 from serving.settings import ServeSettings
+from serving.target import Target
 from tagifai import config
 
-BIN_DIR = Path(sys.executable).parent
 REMOTE_SCHEMES = ("models:/", "runs:/")
-
-
-def serve_env() -> dict[str, str]:
-    """For the vanilla `mlflow models serve`: it execs `uvicorn` through bash, so our bin must be on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("MLFLOW_TRACKING_URI", config.tracking_uri())
-    return env
 
 
 def check_uri_policy(model_uri: str, allow_local_model: bool) -> None:
@@ -46,71 +37,25 @@ def check_uri_policy(model_uri: str, allow_local_model: bool) -> None:
         )
 
 
-def model_identity(model_uri: str):
+def resolve_identity(target: Target) -> ModelIdentity:
     """(registered name, version) for X-Model-Name / X-Model-Version and metric labels."""
-    from serving.app import ModelIdentity
-
-    client = MlflowClient()
-    if model_uri.startswith("models:/") and not model_uri.startswith("models:/m-"):
-        ref = model_uri[len("models:/"):].strip("/")
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            return ModelIdentity(name, str(client.get_model_version_by_alias(name, alias).version))
-        name, _, which = ref.partition("/")
-        if which.isdigit():
-            return ModelIdentity(name, which)
-        versions = client.get_latest_versions(name, stages=None if which == "latest" else [which])
-        if versions:
-            return ModelIdentity(name, str(max(int(v.version) for v in versions)))
-    info = mlflow.models.get_model_info(model_uri)
-    return ModelIdentity("unregistered", info.model_id or info.run_id or "local")
-
-
-def one_line(exc: Exception) -> str:
-    """An exception's message on one line, bounded, for a start-up error."""
-    return " ".join(str(exc).split())[:300]
-
-
-def fetch_and_load(model_uri: str, dst: str):
-    """Download the model, check this environment against its requirements, load it (workers fork from here)."""
     try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=dst)
-        for mismatch in environment.mismatches(local):
-            print(f"warning: this environment differs from the model's: {mismatch}", file=sys.stderr, flush=True)
-        with quiet_model_warnings():  # suppress_warnings: MLflow's slow requirements check, done just above
-            return mlflow.pyfunc.load_model(local, suppress_warnings=True)
+        version = target.resolve(MlflowClient())
+        if version is not None:
+            return ModelIdentity(target.name, version)
+        if target.name is not None:
+            raise ServeError(f"model URI '{target.uri}' names no version on {config.tracking_uri()}")
+        info = mlflow.models.get_model_info(target.uri)
+        return ModelIdentity("unregistered", info.model_id or info.run_id or "local")
     except MlflowException as exc:
-        detail = exc.message.splitlines()[0].replace(" Review the stack trace for more information.", "")
-        raise ServeError(f"cannot load model '{model_uri}': {detail[:300]}") from None
-    except Exception as exc:  # corrupted pickle, missing files, bad MLmodel ...
-        detail = one_line(exc)
-        if not detail:
-            detail = "a file ends too early (truncated?)" if isinstance(exc, EOFError) else "no detail"
-        raise ServeError(f"cannot load model '{model_uri}': its files are broken or incomplete "
-                         f"({type(exc).__name__}: {detail})") from None
-
-
-def warm_up(model, model_uri: str) -> None:
-    """One prediction before serving: the model's first call builds its lookup tables (a quarter of a second);
-    done here, the first client does not wait for it, and forked workers inherit the tables."""
-    import pandas as pd
-
-    try:
-        model.predict(pd.DataFrame({"text": ["Fine-tuning a transformer to tag images and texts."]}))
-    except Exception as exc:
+        raise ServeError(f"model URI '{target.uri}' does not resolve on {config.tracking_uri()}: "
+                         f"{exc.message.splitlines()[0][:300]}") from None
+    except ServeError:
+        raise
+    except Exception as exc:  # e.g. an MLmodel file that is not YAML
         detail = one_line(exc) or "no detail"
-        raise ServeError(f"model '{model_uri}' loads but cannot predict ({type(exc).__name__}: {detail})") from None
-
-
-@contextmanager
-def quiet_model_warnings():
-    """MLflow warns on every load that our PythonModel has no type hints: noise before a one-line error and in
-    every worker's log. (MLflow sets its own filter around the check, so a filterwarnings() entry is ignored.)"""
-    with warnings.catch_warnings(record=True) as caught:
-        yield
-    for w in caught:
-        if "Add type hints to the `predict` method" not in str(w.message):
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        raise ServeError(f"cannot read model '{target.uri}': its files are broken or incomplete "
+                         f"({type(exc).__name__}: {detail})") from None
 
 
 def serve(settings: ServeSettings) -> int:
@@ -118,35 +63,50 @@ def serve(settings: ServeSettings) -> int:
     if settings.workers > 1:  # before prometheus_client is imported: it picks its storage at import
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tagifai-metrics-")
     from serving import uvicorn_server
-    from serving.app import create_app
+    from serving.app import create_app, create_scorer
+    from serving.auth import read_tokens
+    from serving.follower import Follower
     from serving.logs import configure_logging
     from serving.prefork import serve_forked
+    from serving.status import StatusBoard, summary
 
     mlflow.set_tracking_uri(config.tracking_uri())
     check_uri_policy(settings.model_uri, settings.allow_local_model)
-    identity = resolve_identity(settings.model_uri)
-    model = fetch_and_load(settings.model_uri, tempfile.mkdtemp(prefix="tagifai-serve-"))
-    warm_up(model, settings.model_uri)
+    tokens = read_tokens(settings.auth_token_file) if settings.auth_token_file else None
+    target = Target.parse(settings.model_uri)
+    identity = resolve_identity(target)
+
+    def load(uri: str, folder: str, identity: ModelIdentity, pointer: str | None, strict: bool = True):
+        return load_version(uri, folder, identity, lambda model, ident: create_scorer(model, settings, ident),
+                            pointer=pointer, strict_environment=strict)
+
+    first_uri = target.version_uri(identity.version) if target.name else settings.model_uri
+    slot = ModelSlot(load(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"), identity, target.pointer, False))
     configure_logging()
-    app = create_app(model, settings, identity)
+    status_dir = tempfile.mkdtemp(prefix="tagifai-status-")
+    following = {"model_uri": settings.model_uri, "follows": target.pointer if target.moves else None,
+                 "poll_interval_seconds": settings.poll_interval if target.moves else None}
+    app = create_app(slot, settings, lambda: summary(StatusBoard(status_dir, 0).read_all(), following), tokens)
+
+    def in_worker(index: int) -> None:  # threads do not survive a fork: each worker starts its own follower
+        Follower(target, slot, load, settings.poll_interval, StatusBoard(status_dir, index), index).start()
+
     options = dict(access_log=False, log_level="warning", timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
     print(f"serving {identity.name} version {identity.version} ({settings.model_uri}) on "
-          f"http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr, flush=True)
+          f"http://{settings.host}:{settings.port} with {settings.workers} worker(s)"
+          f"{_following_note(target, settings)}", file=sys.stderr, flush=True)
     if settings.workers == 1:
+        in_worker(0)
         return 0 if uvicorn_server.serve(app, dict(options, host=settings.host, port=settings.port)) else 3
     try:  # the workers are forked from this process, model loaded (serving/prefork.py)
-        return serve_forked(app, settings.host, settings.port, settings.workers, options)
+        return serve_forked(app, settings.host, settings.port, settings.workers, options, in_worker)
     except OSError as exc:
         raise ServeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
 
 
-def resolve_identity(model_uri: str):
-    try:
-        return model_identity(model_uri)
-    except MlflowException as exc:
-        raise ServeError(f"model URI '{model_uri}' does not resolve on {config.tracking_uri()}: "
-                         f"{exc.message.splitlines()[0][:300]}") from None
-    except Exception as exc:  # e.g. an MLmodel file that is not YAML
-        detail = one_line(exc) or "no detail"
-        raise ServeError(f"cannot read model '{model_uri}': its files are broken or incomplete "
-                         f"({type(exc).__name__}: {detail})") from None
+def _following_note(target: Target, settings: ServeSettings) -> str:
+    if not target.moves:
+        return ""
+    if settings.poll_interval == 0:
+        return f"; pinned to this version (poll interval 0), not following '{target.pointer}'"
+    return f"; following '{target.pointer}' every {settings.poll_interval:g} s"

@@ -17,14 +17,21 @@ LATENCY = Histogram(
 ROWS = Counter("tagifai_rows_scored_total", "Rows scored by /invocations.", LABELS)
 CACHE = Counter("tagifai_prediction_cache_total", "Prediction cache lookups (TAGIFAI_SERVE_CACHE_SIZE > 0), by result.",
                 ("result", *LABELS))
+RELOADS = Counter("tagifai_model_reloads_total", "Versions a worker loaded to follow its alias, by result (ok, "
+                  "failed: refused, the old version kept serving).", ("result", *LABELS))
+REGISTRY_ERRORS = Counter("tagifai_registry_unreachable_total", "Times a worker found the registry unreachable "
+                          "(counted once per outage).", ("model_name",))
 
 # Only known paths become label values, so a scan of random URLs cannot blow up the series count.
 KNOWN_PATHS = frozenset(
-    {"/invocations", "/ping", "/health", "/version", "/metrics", "/livez", "/readyz", "/openapi.json", "/docs"}
+    {"/invocations", "/ping", "/health", "/version", "/metrics", "/livez", "/readyz", "/openapi.json", "/docs", "/",
+     "/models", "/args", "/performance"}
 )
 
 
 def path_label(path: str) -> str:
+    if path.startswith("/args/"):
+        return "/args/{arg}"
     return path if path in KNOWN_PATHS else "other"
 
 

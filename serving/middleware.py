@@ -14,6 +14,7 @@ import uuid
 from serving import metrics
 from serving.errors import BodyTimeoutError, send_error
 from serving.logs import REQUEST_ID
+from serving.served import SERVED, ModelSlot
 from tagifai.errors import InputTooLargeError, TagifaiError
 
 access_log = logging.getLogger("tagifai.access")
@@ -35,15 +36,13 @@ def request_id_of(scope) -> str:
 
 
 class Hardening:
-    def __init__(self, app, max_body_bytes: int, model_name: str, model_version: str,
-                 body_timeout: float | None = None):
+    def __init__(self, app, slot: ModelSlot, max_body_bytes: int, body_timeout: float | None = None):
         self.app = app
+        self.slot = slot
         self.max_body_bytes = max_body_bytes
         # The body is read here, before the app's own time limit starts: a client trickling it in would
         # otherwise hold its connection (and up to max_body_bytes) for ever.
         self.body_timeout = body_timeout
-        self.labels = {"model_name": model_name, "model_version": model_version}
-        self.model_headers = [(b"x-model-name", model_name.encode()), (b"x-model-version", model_version.encode())]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -51,7 +50,9 @@ class Hardening:
         started = time.perf_counter()
         request_id = request_id_of(scope)
         REQUEST_ID.set(request_id)
-        headers = [(b"x-request-id", request_id.encode()), *self.model_headers]
+        served = self.slot.current  # this request's version, to its end, whatever a swap does meanwhile
+        SERVED.set(served)
+        headers = [(b"x-request-id", request_id.encode()), *served.headers]
         state = {"status": 500, "sent": False, "bytes_in": 0, "bytes_out": 0, "done": None}
 
         async def guarded_send(message):  # our headers on every response; latency ends with its last byte
@@ -73,7 +74,7 @@ class Hardening:
             if not state["sent"]:
                 await send_error(guarded_send, exc, request_id)
         finally:
-            self._observe(scope, state, request_id, (state["done"] or time.perf_counter()) - started)
+            self._observe(scope, state, request_id, served.labels, (state["done"] or time.perf_counter()) - started)
 
     async def _read_body(self, scope, receive, state) -> bytes:
         """The whole body, within the size and time limits (InputTooLargeError, BodyTimeoutError)."""
@@ -101,13 +102,14 @@ class Hardening:
             more = message.get("more_body", False)
         return b"".join(chunks)
 
-    def _observe(self, scope, state, request_id: str, elapsed: float) -> None:
+    def _observe(self, scope, state, request_id: str, labels: dict, elapsed: float) -> None:
         path = metrics.path_label(scope["path"])
-        metrics.REQUESTS.labels(path=path, status=str(state["status"]), **self.labels).inc()
-        metrics.LATENCY.labels(path=path, **self.labels).observe(elapsed)
+        metrics.REQUESTS.labels(path=path, status=str(state["status"]), **labels).inc()
+        metrics.LATENCY.labels(path=path, **labels).observe(elapsed)
         access_log.info(json.dumps({
             "request_id": request_id, "method": scope["method"], "path": scope["path"][:200],
             "status": state["status"], "duration_ms": round(elapsed * 1000, 3),
+            "model_version": labels["model_version"], "token": scope.get("tagifai.token", "-"),
             "bytes_in": state["bytes_in"], "bytes_out": state["bytes_out"],
             "client": (scope.get("client") or ("-",))[0],
         }))

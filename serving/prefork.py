@@ -50,9 +50,9 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 
 class Supervisor:
-    """Fork `run(sock)` once per socket; replace workers that die; stop them all on SIGTERM/SIGINT."""
+    """Fork `run(index, sock)` once per socket; replace workers that die; stop them all on SIGTERM/SIGINT."""
 
-    def __init__(self, sockets: list[socket.socket], run: Callable[[socket.socket], None], drain_s: float):
+    def __init__(self, sockets: list[socket.socket], run: Callable[[int, socket.socket], None], drain_s: float):
         self.sockets, self.run_worker, self.drain_s = sockets, run, drain_s
         self.workers: dict[int, tuple[int, float]] = {}  # pid -> (socket index, start time)
         self.stop_deadline: float | None = None
@@ -77,7 +77,7 @@ class Supervisor:
                     sock.close()
             code = 1
             try:
-                self.run_worker(self.sockets[index])
+                self.run_worker(index, self.sockets[index])
                 code = 0
             except BaseException as exc:  # noqa: BLE001 - the worker reports and exits; the supervisor decides
                 print(f"worker {os.getpid()} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
@@ -153,8 +153,15 @@ def _signal_quietly(pid: int, sig: int) -> None:
         pass
 
 
-def serve_forked(app, host: str, port: int, workers: int, options: dict) -> int:
-    """Bind, fork `workers` workers running `app`, supervise them; the exit code for the launcher."""
+def serve_forked(app, host: str, port: int, workers: int, options: dict,
+                 in_worker: Callable[[int], None] = lambda index: None) -> int:
+    """Bind, fork `workers` workers running `app` (each first calls `in_worker(index)`: its threads must start
+    after the fork), supervise them; the exit code for the launcher."""
     sockets = bind_sockets(host, port, workers)
     drain = float(options.get("timeout_graceful_shutdown") or 0)
-    return Supervisor(sockets, lambda sock: uvicorn_server.serve(app, options, sockets=[sock]), drain).run()
+
+    def run(index: int, sock: socket.socket) -> None:
+        in_worker(index)
+        uvicorn_server.serve(app, options, sockets=[sock])
+
+    return Supervisor(sockets, run, drain).run()

@@ -25,7 +25,8 @@ def _env(name: str, default, kind=str):
     try:
         return kind(raw)
     except ValueError:
-        raise InvalidSettingError(f"{variable} must be an integer, got {raw[:40]!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise InvalidSettingError(f"{variable} must be {what}, got {raw[:40]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,17 @@ class ServeSettings:
     allow_local_model: bool = field(default_factory=lambda: _env("allow_local_model", False, bool))
     # Answers kept per worker for repeated texts (LRU); 0 = off. Benchmarks: docs/benchmarks.md#serving.
     cache_size: int = field(default_factory=lambda: _env("cache_size", 0, int))
+    # Seconds between checks of the registry for the alias's (or stage's) version; 0 pins the version at start.
+    poll_interval: float = field(default_factory=lambda: _env("poll_interval", 10.0, float))
+    # Bearer tokens (one per line, or name:token); None: no authentication.
+    auth_token_file: str | None = field(default_factory=lambda: _env("auth_token_file", None))
 
     def __post_init__(self) -> None:
         for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise InvalidSettingError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.poll_interval < float("inf"):
+            raise InvalidSettingError(f"poll_interval must be >= 0 seconds, got {self.poll_interval}")
         if self.cache_size < 0:
             raise InvalidSettingError(f"cache_size must be >= 0, got {self.cache_size}")
         if self.graceful_shutdown_seconds < 0:

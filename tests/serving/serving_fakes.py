@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from serving.app import ModelIdentity, create_app
+from serving.app import create_app, serve_one
+from serving.served import ModelIdentity
 from serving.settings import ServeSettings
 
 
@@ -25,4 +26,5 @@ def fake_model(python_model=None):
 
 def fake_app(**settings):
     limits = {"model_uri": "fake", "max_body_bytes": 2000, "max_rows": 5, "max_text_chars": 50, **settings}
-    return create_app(fake_model(), ServeSettings(**limits), ModelIdentity("fake", "7"))
+    settings = ServeSettings(**limits)
+    return create_app(serve_one(fake_model(), settings, ModelIdentity("fake", "7")), settings)

@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.middleware import Hardening
+from serving.served import ModelIdentity, ModelSlot, ServedVersion
 
 from serving_fakes import fake_app
 
@@ -51,7 +52,8 @@ def headers_of(message) -> dict:
 
 
 def hardened(app, **kwargs):
-    return Hardening(app, kwargs.pop("max_body_bytes", 100), "m", "2", **kwargs)
+    slot = ModelSlot(ServedVersion(ModelIdentity("m", "2"), scorer=None))
+    return Hardening(app, slot, kwargs.pop("max_body_bytes", 100), **kwargs)
 
 
 @pytest.mark.parametrize("status", [200, 400, 503])

@@ -82,7 +82,7 @@ SUPERVISED = textwrap.dedent("""
     import os, sys, time
     from serving.prefork import Supervisor, bind_sockets
 
-    def work(sock):
+    def work(index, sock):
         if sys.argv[1] == "crash":
             raise RuntimeError("cannot start")
         print(f"worker {os.getpid()} on {sock.getsockname()[1]}", flush=True)

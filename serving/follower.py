@@ -1,0 +1,181 @@
+"""Follow the registry: every poll interval, ask which version the alias (or stage) names; when it names another
+one, load it beside the one serving (download, load, warm up) and swap it in, in this worker, while requests go on.
+
+A version that cannot be served is refused: the one serving goes on, one log line and a counter say so, and it
+is tried again only when the alias moves (or after a back-off that doubles). A registry that cannot be asked
+is reported once, and the alias is picked up again when it answers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from serving import metrics
+from serving.errors import ServeError
+from serving.served import ModelIdentity, ModelSlot, ServedVersion, iso
+from serving.status import StatusBoard
+from serving.target import Target
+
+logger = logging.getLogger("tagifai.follower")
+
+RETRY_AFTER_S = 60.0  # a refused version is tried again after this, doubled per refusal ...
+MAX_RETRY_AFTER_S = 3600.0  # ... up to this, unless the alias moves first
+NOTHING_BEHIND = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
+
+Loader = Callable[[str, str, ModelIdentity, "str | None"], ServedVersion]  # (uri, folder, identity, pointer)
+
+
+class Follower:
+    def __init__(self, target: Target, slot: ModelSlot, load: Loader, interval: float, board: StatusBoard,
+                 worker: int = 0):
+        self.target, self.slot, self.load, self.interval, self.board = target, slot, load, interval, board
+        self.worker = worker
+        self.client = MlflowClient()
+        self.last_reload: dict | None = None
+        self.registry: dict = {"reachable": True}
+        self.refused: dict[str, tuple[int, float]] = {}  # version -> (refusals, when it may be tried again)
+        self.last_seen: str | None = slot.current.identity.version
+        self.folders: dict[str, str] = {}  # version -> the folder this worker downloaded it to
+        self.collect_again = False  # a swapped-out version may still have been answering requests
+        self._stop = threading.Event()
+
+    @property
+    def follows(self) -> bool:
+        return self.interval > 0 and self.target.moves
+
+    def start(self) -> threading.Thread | None:
+        """Publish this worker's state; poll in a daemon thread if the target can move."""
+        self.publish()
+        if not self.follows:
+            return None
+        thread = threading.Thread(target=self._run, name="tagifai-follower", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - the thread must outlive any surprise; the server keeps serving
+                logger.exception("worker %d: registry poll failed unexpectedly", self.worker)
+
+    def poll(self) -> None:
+        """One check of the registry, and a swap if the alias names a version that can be served."""
+        if self.collect_again:
+            self.collect_again = False
+            _collect()
+        version = self._resolve()
+        if version is None:
+            return
+        if version != self.last_seen:  # the alias moved: what was refused before may be tried again
+            self.last_seen = version
+            self.refused.pop(version, None)
+        if version == self.slot.current.identity.version or self._waiting(version):
+            return
+        self.switch(version)
+
+    def switch(self, version: str) -> None:
+        uri = self.target.version_uri(version)
+        identity = ModelIdentity(self.target.name, version)
+        folder = tempfile.mkdtemp(prefix=f"tagifai-v{version}-")
+        started = time.monotonic()
+        try:
+            served = self.load(uri, folder, identity, self.target.pointer)
+        except ServeError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            self._refuse(version, str(exc))
+            return
+        old = self.slot.swap(served)
+        self.folders[version] = folder
+        self._record(version, "ok", None)
+        metrics.RELOADS.labels(result="ok", model_name=identity.name, model_version=version).inc()
+        logger.warning("worker %d: now serving %s version %s (was %s; loaded in %.1f s)", self.worker,
+                       identity.name, version, old.identity.version, time.monotonic() - started)
+        self._release(old)
+
+    def _resolve(self) -> str | None:
+        try:
+            version = self.target.resolve(self.client)
+        except MlflowException as exc:
+            if exc.error_code in NOTHING_BEHIND:  # answered: the alias names no version (kept what serves)
+                self._reachable()
+                return None
+            self._unreachable(exc)
+            return None
+        except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, bad credentials ...
+            self._unreachable(exc)
+            return None
+        self._reachable()
+        return version
+
+    def _waiting(self, version: str) -> bool:
+        refusals = self.refused.get(version)
+        return refusals is not None and time.monotonic() < refusals[1]
+
+    def _refuse(self, version: str, reason: str) -> None:
+        count = self.refused.get(version, (0, 0.0))[0] + 1
+        delay = min(RETRY_AFTER_S * 2 ** (count - 1), MAX_RETRY_AFTER_S)
+        self.refused[version] = (count, time.monotonic() + delay)
+        self._record(version, "failed", reason)
+        metrics.RELOADS.labels(result="failed", model_name=self.target.name, model_version=version).inc()
+        logger.error("worker %d: refused %s version %s, still serving version %s (next try in %.0f s unless the "
+                     "alias moves): %s", self.worker, self.target.name, version, self.slot.current.identity.version,
+                     delay, reason)
+
+    def _unreachable(self, exc: Exception) -> None:
+        if self.registry["reachable"]:
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            self.registry = {"reachable": False, "since": iso(time.time()), "error": reason}
+            metrics.REGISTRY_ERRORS.labels(model_name=self.target.name).inc()
+            logger.error("worker %d: registry unreachable, still serving version %s: %s", self.worker,
+                         self.slot.current.identity.version, reason)
+            self.publish()
+
+    def _reachable(self) -> None:
+        if not self.registry["reachable"]:
+            logger.warning("worker %d: registry reachable again (unreachable since %s)", self.worker,
+                           self.registry["since"])
+            self.registry = {"reachable": True}
+            self.publish()
+
+    def _record(self, version: str, status: str, reason: str | None) -> None:
+        self.last_reload = {"version": version, "status": status, "reason": reason, "at": iso(time.time())}
+        self.publish()
+
+    def publish(self) -> None:
+        self.board.publish({"serving": self.slot.current.describe(), "last_reload": self.last_reload,
+                            "registry": self.registry})
+
+    def _release(self, old: ServedVersion) -> None:
+        """Give the old version's memory back: requests still on it hold their own reference, so only its
+        cycles and this worker's download are ours to free; then hand freed heap pages back to the system."""
+        folder = self.folders.pop(old.identity.version, None)
+        del old
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        gc.unfreeze()  # the launcher froze the first version for copy-on-write; now its cycles may go too
+        _collect()
+        self.collect_again = True
+
+
+def _collect() -> None:
+    """Collect cycles, then hand freed heap back: glibc keeps it in its arenas otherwise (malloc_trim)."""
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc: nothing to trim
+        pass
