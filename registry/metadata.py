@@ -61,18 +61,19 @@ def run_performance(run_id: str) -> dict:
 
 def arg_value(args: dict[str, Any], name: str) -> Any:
     if name not in args:
-        raise UnknownArgError(f"unknown argument '{name}': this model was trained with {len(args)} arguments "
-                              f"(all of them: `tagifai args` or GET /args)")
+        raise UnknownArgError(f"unknown argument '{name}'; this model was trained with: {', '.join(args)}")
     return args[name]
 
 
 def performance_part(performance: dict, part: str | None) -> dict:
     """The whole document, or its `overall`, `class` or `slices` part."""
-    if part is None:
-        return performance
-    if part not in PERFORMANCE_PARTS:
+    check_part(part)
+    return performance if part is None else performance[part]
+
+
+def check_part(part: str | None) -> None:
+    if part is not None and part not in PERFORMANCE_PARTS:
         raise UnknownFilterError(f"unknown filter '{part}': choose one of {', '.join(PERFORMANCE_PARTS)}")
-    return performance[part]
 
 
 def model_args(model_uri: str, name: str | None = None) -> Any:
@@ -81,6 +82,5 @@ def model_args(model_uri: str, name: str | None = None) -> Any:
 
 
 def model_performance(model_uri: str, part: str | None = None) -> dict:
-    if part is not None:
-        performance_part({}, part)  # an unknown filter is refused before the registry is asked
+    check_part(part)  # an unknown filter is refused before the registry is asked
     return performance_part(run_performance(run_id_for(model_uri)), part)

@@ -40,6 +40,17 @@ def tracking_uri(session_dir) -> Iterator[str]:
         mlflow.set_tracking_uri(previous_uri)  # then the patch gives back the variable as it was
 
 
+@pytest.fixture(autouse=True)
+def tracking_uri_given_back():
+    """A command run in-process (CliRunner) sets MLflow's tracking URI for the whole process, and that outlives
+    the test's environment: a later test would read another store. Give back the one the test started with."""
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    yield
+    after = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    if after != before:
+        mlflow.set_tracking_uri(before)
+
+
 @pytest.fixture(scope="session")
 def default_args() -> TrainArgs:
     return TrainArgs.from_file(config.ARGS_PATH)

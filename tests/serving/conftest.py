@@ -127,7 +127,7 @@ def serve_helpers():
     (conftest modules cannot be imported by name reliably: there are several called `conftest`)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(free_port=free_port, env_without_venv=env_without_venv, env_with_venv=env_with_venv,
+    return SimpleNamespace(bin_dir=BIN_DIR, free_port=free_port, env_without_venv=env_without_venv, env_with_venv=env_with_venv,
                            tagifai_serve_command=tagifai_serve_command, mlflow_serve_command=mlflow_serve_command,
                            running_server=running_server, stop_group=stop_group, worker_pids=worker_pids,
                            ready_workers=ready_workers, rss_kib=rss_kib, children=children)

@@ -24,7 +24,7 @@ def fake_model(python_model=None):
                            metadata=SimpleNamespace(get_params_schema=lambda: params))
 
 
-def fake_app(**settings):
+def fake_app(tokens=None, **settings):
     limits = {"model_uri": "fake", "max_body_bytes": 2000, "max_rows": 5, "max_text_chars": 50, **settings}
     settings = ServeSettings(**limits)
-    return create_app(serve_one(fake_model(), settings, ModelIdentity("fake", "7")), settings)
+    return create_app(serve_one(fake_model(), settings, ModelIdentity("fake", "7")), settings, tokens=tokens)

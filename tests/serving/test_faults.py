@@ -19,52 +19,17 @@ import pytest
 
 from harness.ports import listening, wait_for
 
+from serving_load import CLIENTS, SMALL, Load
+
 pytestmark = pytest.mark.slow
 
-SMALL = {"inputs": {"text": ["Transfer learning with transformers for text classification."] * 5}}
 ROW = "transformer neural network image segmentation pipeline deployment monitoring text classification"
 BIG_LIMITS = ["--max-body-bytes", "20000000", "--max-rows", "200000"]  # 200k rows of ROW: ~19 MB
-CLIENTS = 8
 
 
 def ready_workers(server, helpers) -> list[int]:
     """Workers that are up: each says so in the server's log once it accepts connections."""
     return helpers.ready_workers(server.process.pid, server.log())
-
-
-class Load:
-    """CLIENTS threads, each with its own keep-alive connection, posting SMALL until stopped."""
-
-    def __init__(self, url: str):
-        self.url, self.stop = url, threading.Event()
-        self.ok: list[float] = []
-        self.errors: list[tuple[float, str]] = []
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(CLIENTS)]
-
-    def _run(self):
-        with httpx.Client(base_url=self.url, timeout=60) as client:
-            for _ in range(100_000):  # bounded
-                if self.stop.is_set():
-                    return
-                try:
-                    response = client.post("/invocations", json=SMALL)
-                    if response.status_code == 200:
-                        self.ok.append(time.monotonic())
-                    else:
-                        self.errors.append((time.monotonic(), f"HTTP {response.status_code}"))
-                except httpx.HTTPError as exc:
-                    self.errors.append((time.monotonic(), type(exc).__name__))
-                    time.sleep(0.05)
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=90)
 
 
 @pytest.fixture(scope="module")

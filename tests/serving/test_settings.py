@@ -66,6 +66,8 @@ def test_host_and_local_models_by_env(monkeypatch):
     ("TAGIFAI_SERVE_ALLOW_LOCAL_MODEL", "ture", "TAGIFAI_SERVE_ALLOW_LOCAL_MODEL must be true or false"),
     ("TAGIFAI_SERVE_MAX_BODY_BYTES", "0", "max_body_bytes must be > 0"),
     ("TAGIFAI_SERVE_GRACEFUL_SHUTDOWN_SECONDS", "-1", "graceful_shutdown_seconds must be >= 0"),
+    ("TAGIFAI_SERVE_POLL_INTERVAL", "often", "TAGIFAI_SERVE_POLL_INTERVAL must be a number"),
+    ("TAGIFAI_SERVE_POLL_INTERVAL", "-2", "poll_interval must be >= 0 seconds"),
 ])
 def test_a_bad_setting_is_refused_with_its_name(monkeypatch, variable, value, phrase):
     monkeypatch.setenv(variable, value)
@@ -94,3 +96,10 @@ def test_other_uris_need_allow_local_model_and_the_refusal_says_why(uri):
 def test_uris_naming_another_registry_are_refused_even_with_the_flag(uri):
     with pytest.raises(ServeError, match="not ones naming another server"):
         check_uri_policy(uri, allow_local_model=True)
+
+
+def test_poll_interval_by_env_and_flag(monkeypatch):
+    assert served_settings(monkeypatch, []).poll_interval == 10
+    monkeypatch.setenv("TAGIFAI_SERVE_POLL_INTERVAL", "0")
+    assert served_settings(monkeypatch, []).poll_interval == 0  # pinned
+    assert served_settings(monkeypatch, ["--poll-interval", "2.5"]).poll_interval == 2.5

@@ -8,6 +8,7 @@ test loses the files of earlier runs when it restarts S3, and the last test leav
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.ports import free_port
+from harness.ports import free_port, wait_for
 from harness.processes import running
 from team_stack import BIN, MODEL_NAME, ROOT, parse_train
 
@@ -182,6 +183,48 @@ def test_server_restart_keeps_runs_metrics_versions_and_aliases(team, champion, 
     team.server.stop()
     team.start_server()
     assert snapshot() == before
+
+
+def champion_run(team) -> str:
+    return team.api("viewer", "GET", "/api/2.0/mlflow/registered-models/alias",
+                    params={"name": MODEL_NAME, "alias": "champion"}).json()["model_version"]["run_id"]
+
+
+def test_serving_outlives_a_tracking_server_outage_then_follows_the_alias_again(team, trained, second_run):
+    team.ensure_up()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = team.client_dir / f"serve-follow-{port}.log"
+    command = [str(BIN / "tagifai"), "serve", "--model-uri", f"models:/{MODEL_NAME}@champion", "--host", "127.0.0.1",
+               "--port", str(port), "--poll-interval", "1"]
+
+    def answer() -> httpx.Response:
+        return httpx.post(f"{url}/invocations", json={"inputs": {"text": [EXAMPLE]}}, timeout=30)
+
+    def registry() -> dict:
+        return httpx.get(f"{url}/models", timeout=30).json()["registry"]
+
+    with running(command, log_path, ready_url=f"{url}/ping", timeout=90, env=team.client_env("viewer"),
+                 cwd=team.client_dir):
+        served = answer().headers["x-model-version"]
+        team.server.stop()
+        try:
+            down = wait_for(lambda: (r := registry())["reachable"] is False and r, 60, "the outage seen")
+            assert down["since"] and down["error"]
+            during = answer()
+            assert during.status_code == 200 and during.headers["x-model-version"] == served
+            wait_for(lambda: log_path.read_text().count("registry unreachable") >= 1, 10, "the outage logged")
+            time.sleep(3)  # more failed polls: still one line
+        finally:
+            team.start_server()
+        wait_for(lambda: registry()["reachable"], 60, "the registry seen again")
+        other = second_run.run_id if champion_run(team) != second_run.run_id else trained.run_id
+        promoted = team.cli("trainer", "promote", "--run-id", other, "--force")
+        assert promoted.returncode == 0, str(promoted)
+        wait_for(lambda: answer().headers["x-model-version"] != served, 30, "the promotion served")
+        log = log_path.read_text()
+    assert log.count("registry unreachable") == 1, log[-3000:]
+    assert "registry reachable again" in log and "Traceback" not in log
 
 
 def test_s3_down_during_training_fails_the_run_then_a_retry_succeeds(team, champion):
