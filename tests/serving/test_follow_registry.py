@@ -111,6 +111,14 @@ def test_promotion_and_rollback_reach_live_traffic_with_no_failed_request(follow
     assert models["models"][0]["run_id"] == registry["runs"][before] and models["models"][0]["workers"] == 2
 
 
+def test_models_is_the_same_answer_from_every_worker(following):
+    answers = set()
+    for _ in range(8):  # a new connection each time: the kernel spreads them over both workers
+        response = httpx.get(following.url + "/models", headers={"Connection": "close"}, timeout=30)
+        answers.add(response.text)
+    assert len(answers) == 1, answers
+
+
 def test_args_and_performance_describe_the_served_version(following, registry):
     version = following.get("/readyz").json()["model_version"]
     run_id = registry["runs"][version]
@@ -125,6 +133,20 @@ def test_args_and_performance_describe_the_served_version(following, registry):
     assert following.get("/performance").json() == {"performance": performance}
 
 
+RAISES_ON_PREDICT = """
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Raises(PythonModel):
+    def predict(self, context, model_input, params=None):
+        raise RuntimeError("this version cannot predict")
+
+
+mlflow.models.set_model(Raises())
+"""
+
+
 def broken_version(registry, tmp_path: Path, how: str) -> str:
     """A version of the registered model whose files are broken in one way, registered from a run's artifacts."""
     model = Path(mlflow.artifacts.download_artifacts(f"models:/{registry['name']}/1", dst_path=str(tmp_path / "ok")))
@@ -135,6 +157,8 @@ def broken_version(registry, tmp_path: Path, how: str) -> str:
             handle.truncate(100)
     elif how == "requirements of another environment":
         (broken / "requirements.txt").write_text("scikit-learn==0.20.4\n")
+    elif how == "a warm-up that raises":
+        (broken / "model.py").write_text(RAISES_ON_PREDICT)
     mlflow.set_experiment("tests-broken-models")
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(broken), "model")
@@ -143,7 +167,8 @@ def broken_version(registry, tmp_path: Path, how: str) -> str:
 
 
 @pytest.mark.parametrize(("how", "reason"), [("truncated predictor", "broken or incomplete"),
-                                             ("requirements of another environment", "scikit-learn")])
+                                             ("requirements of another environment", "scikit-learn"),
+                                             ("a warm-up that raises", "cannot predict")])
 def test_a_version_that_cannot_be_served_is_refused_and_the_served_one_keeps_answering(
         following, registry, tmp_path, how, reason):
     served = champion_version(registry)
