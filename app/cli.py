@@ -61,13 +61,15 @@ def _echo_json(value) -> None:
 @app.command()
 def promote(
     experiment_name: str = typer.Option(config.EXPERIMENT_NAME, help="Experiment to pick the best run from."),
-    metric: str = typer.Option("val_f1", help="Metric to rank runs by (higher is better)."),
+    metric: str = typer.Option("cv_f1_mean", help="Metric to rank runs by (higher is better); runs without "
+                                                   "cv_f1_mean (older ones) are ranked by val_f1."),
     model_name: str = typer.Option(config.MODEL_NAME, help="Registered model name."),
     run_id: Optional[str] = typer.Option(None, help="Promote this run instead of the best one."),
     force: bool = typer.Option(False, "--force", help="Promote even if it scores worse than the champion "
                                                       "or fails the gate (behavioural tests, slices)."),
 ) -> None:
-    """Register the best run's model and make it the champion (alias `champion`, stage Production)."""
+    """Register the best run's model (by its cross-validated F1) and make it the champion (alias `champion`,
+    stage Production)."""
     from registry.transitions import promote as do_promote
 
     _init_tracking()

@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from registry.errors import RegistryError
 
-COLUMNS = ("version", "aliases", "stage", "run_id", "f1", "val_f1", "created")
+COLUMNS = ("version", "aliases", "stage", "run_id", "cv_f1_mean", "cv_f1_std", "val_f1", "f1", "created")
 
 
 def version_rows(model_name: str) -> list[dict]:
@@ -28,8 +28,10 @@ def version_rows(model_name: str) -> list[dict]:
             "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
             "stage": mv.current_stage,
             "run_id": mv.run_id or "",
-            "f1": metrics.get("f1"),
+            "cv_f1_mean": metrics.get("cv_f1_mean"),
+            "cv_f1_std": metrics.get("cv_f1_std"),
             "val_f1": metrics.get("val_f1"),
+            "f1": metrics.get("f1"),
             "created": created.strftime("%Y-%m-%d %H:%M:%S UTC"),
         })
     return rows

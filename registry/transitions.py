@@ -20,6 +20,9 @@ from tagifai.config import CHAMPION_ALIAS, PREVIOUS_ALIAS
 from registry.errors import PromotionRefusedError, RegistryError
 
 PRODUCTION, ARCHIVED = "Production", "Archived"
+# Runs are ranked by the cross-validated estimate: on 115 validation projects val_f1 is noise (a run with the
+# higher val_f1 can be the one that generalises worse). Runs logged before cross-validation fall back to val_f1.
+DEFAULT_METRIC, FALLBACK_METRIC = "cv_f1_mean", "val_f1"
 
 
 @dataclass
@@ -91,28 +94,28 @@ def _switch(client: MlflowClient, name: str, new: str, old: ModelVersion | None)
 
 
 def promote(
-    experiment_name: str, model_name: str, metric: str = "val_f1", run_id: str | None = None, force: bool = False
+    experiment_name: str, model_name: str, metric: str = DEFAULT_METRIC, run_id: str | None = None,
+    force: bool = False,
 ) -> Transition:
     client = MlflowClient()
-    try:
-        run = client.get_run(run_id) if run_id else best_run(client, experiment_name, metric)
-    except MlflowException as exc:
-        what = f"run {run_id}" if run_id else f"the best run of experiment '{experiment_name}'"
-        raise RegistryError(f"cannot promote {what}: {exc.message}") from None
-    score = run.data.metrics.get(metric)
-    if score is None:
-        raise RegistryError(f"run {run.info.run_id} has no metric '{metric}'")
+    run, metric, note = _candidate(client, experiment_name, metric, run_id)
     with registry_lock(mlflow.get_tracking_uri(), model_name):
         champion = version_by_alias(client, model_name, CHAMPION_ALIAS)
         if champion is not None and champion.run_id == run.info.run_id:
             mirror_stages(client, model_name)  # idempotent repair if stages drifted
             return Transition(model_name, str(champion.version), None,
                               f"run {run.info.run_id} is already the champion (version {champion.version})")
-        champion_score = run_metric(client, champion.run_id, metric) if champion is not None else None
+        champion_run = client.get_run(champion.run_id) if champion is not None else None
+        if champion_run is not None and metric not in champion_run.data.metrics and metric == DEFAULT_METRIC:
+            metric, note = FALLBACK_METRIC, f"; the champion has no {DEFAULT_METRIC} (an older run): compared by " \
+                                             f"{FALLBACK_METRIC}"
+        score = _metric(run, metric)
+        champion_score = champion_run.data.metrics.get(metric) if champion_run is not None else None
         if champion_score is not None and score < champion_score and not force:
             raise PromotionRefusedError(
-                f"candidate run {run.info.run_id} has {metric}={score:.4f}, worse than the champion "
-                f"(version {champion.version}) with {metric}={champion_score:.4f}; use --force to promote anyway"
+                f"candidate run {run.info.run_id} has {metric}={score:.4f} ({figures(run)}), worse than the champion "
+                f"(version {champion.version}) with {metric}={champion_score:.4f} ({figures(champion_run)}){note}; "
+                "use --force to promote anyway"
             )
         candidate_uri = logged_model_uri(client, run)
         if candidate_uri and not force:
@@ -121,12 +124,48 @@ def promote(
         reason = f"--run-id {run_id}" if run_id else f"best {metric} in experiment '{experiment_name}'"
         if force:
             reason += " (forced)"
-        metrics = {m: run.data.metrics.get(m) for m in {metric, "f1", "val_f1"}}
+        metrics = {m: run.data.metrics.get(m) for m in {metric, "f1", "val_f1", "cv_f1_mean", "cv_f1_std"}}
         _record(client, model_name, version.version, "promoted", reason, metrics)
         _switch(client, model_name, str(version.version), champion)
     before = f" (was version {champion.version})" if champion is not None else ""
     return Transition(model_name, str(version.version), champion and str(champion.version),
-                      f"version {version.version} of '{model_name}' is now the champion{before}; {metric}={score:.4f}")
+                      f"version {version.version} of '{model_name}' is now the champion{before}; "
+                      f"{metric}={score:.4f}{note}")
+
+
+def _candidate(client: MlflowClient, experiment_name: str, metric: str, run_id: str | None):
+    """(run, metric it is ranked by, a note when that is the fallback)."""
+    try:
+        if run_id:
+            run = client.get_run(run_id)
+        else:
+            try:
+                run = best_run(client, experiment_name, metric)
+            except RegistryError:
+                if metric != DEFAULT_METRIC:
+                    raise
+                run = best_run(client, experiment_name, FALLBACK_METRIC)
+    except MlflowException as exc:
+        what = f"run {run_id}" if run_id else f"the best run of experiment '{experiment_name}'"
+        raise RegistryError(f"cannot promote {what}: {exc.message}") from None
+    if metric in run.data.metrics or metric != DEFAULT_METRIC:
+        return run, metric, ""
+    return run, FALLBACK_METRIC, f"; run {run.info.run_id} has no {DEFAULT_METRIC} (an older run): ranked by " \
+                                 f"{FALLBACK_METRIC}"
+
+
+def _metric(run, metric: str) -> float:
+    score = run.data.metrics.get(metric)
+    if score is None:
+        raise RegistryError(f"run {run.info.run_id} has no metric '{metric}'")
+    return score
+
+
+def figures(run) -> str:
+    """The cross-validated estimate and the validation score of a run, for messages."""
+    m = run.data.metrics
+    cv = f"cv_f1 {m['cv_f1_mean']:.4f} ± {m.get('cv_f1_std', float('nan')):.4f}" if "cv_f1_mean" in m else "no cv_f1"
+    return f"{cv}, val_f1 {m['val_f1']:.4f}" if "val_f1" in m else cv
 
 
 def rollback(model_name: str) -> Transition:

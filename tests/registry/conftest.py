@@ -54,16 +54,16 @@ def client(tracking_uri) -> MlflowClient:
     return MlflowClient(tracking_uri)
 
 
-def val_f1(client: MlflowClient, run_id: str) -> float:
-    return client.get_run(run_id).data.metrics["val_f1"]
+def cv_f1(client: MlflowClient, run_id: str) -> float:
+    return client.get_run(run_id).data.metrics["cv_f1_mean"]
 
 
 @pytest.fixture
 def ranked_runs(client, trained_run, other_trained_run) -> tuple[str, str]:
-    """(better, worse) run ids of the two session runs by val_f1."""
+    """(better, worse) run ids of the two session runs by cv_f1_mean, what promotion ranks by."""
     a, b = trained_run.run_id, other_trained_run.run_id
-    score_a, score_b = val_f1(client, a), val_f1(client, b)
-    assert score_a != score_b, "the two session runs must differ in val_f1 for these tests to mean anything"
+    score_a, score_b = cv_f1(client, a), cv_f1(client, b)
+    assert score_a != score_b, "the two session runs must differ in cv_f1_mean for these tests to mean anything"
     return (a, b) if score_a > score_b else (b, a)
 
 

@@ -23,7 +23,7 @@ def promote(cli, experiment: str, name: str, *extra: str):
     return cli("promote", "--experiment-name", experiment, "--model-name", name, *extra)
 
 
-def test_promote_picks_the_best_run_by_val_f1_and_records_why(
+def test_promote_picks_the_best_run_by_cv_f1_mean_and_records_why(
     cli, client, experiment, model_name, ranked_runs, snapshot
 ):
     better, _ = ranked_runs
@@ -35,17 +35,17 @@ def test_promote_picks_the_best_run_by_val_f1_and_records_why(
     # The best run with a logged model in the experiment (other tests may log more runs there).
     exp = client.get_experiment_by_name(experiment)
     with_model = {m.source_run_id for m in client.search_logged_models(experiment_ids=[exp.experiment_id])}
-    scores = [client.get_run(r).data.metrics.get("val_f1") for r in with_model]
-    champion_score = client.get_run(champion.run_id).data.metrics["val_f1"]
+    scores = [client.get_run(r).data.metrics.get("cv_f1_mean") for r in with_model]
+    champion_score = client.get_run(champion.run_id).data.metrics["cv_f1_mean"]
     assert champion_score == max(s for s in scores if s is not None)
-    assert champion_score >= client.get_run(better).data.metrics["val_f1"]
+    assert champion_score >= client.get_run(better).data.metrics["cv_f1_mean"]
     assert snapshot(model_name) == {"aliases": {"champion": "1"}, "stages": {"1": "Production"}}
 
     tags = client.get_model_version(model_name, "1").tags
-    for key in ("promoted_by", "promoted_at", "promotion_reason", "metric.val_f1", "metric.f1"):
+    for key in ("promoted_by", "promoted_at", "promotion_reason", "metric.cv_f1_mean", "metric.val_f1", "metric.f1"):
         assert tags.get(key), f"version tag {key!r} missing: {tags}"
-    assert float(tags["metric.val_f1"]) == pytest.approx(champion_score, abs=1e-6)
-    assert "val_f1" in tags["promotion_reason"]
+    assert float(tags["metric.cv_f1_mean"]) == pytest.approx(champion_score, abs=1e-6)
+    assert "cv_f1_mean" in tags["promotion_reason"]
 
 
 def test_promoting_the_same_run_again_creates_no_new_version(
@@ -95,8 +95,9 @@ def test_a_worse_run_is_refused_with_both_scores_and_nothing_changes(
     assert refused.exit_code != 0
     assert refused.exception is None, "a refusal is a message, not a traceback"
     for run_id in (better, worse):
-        score = client.get_run(run_id).data.metrics["val_f1"]
-        assert f"{score:.4f}" in refused.stderr, refused.stderr
+        metrics = client.get_run(run_id).data.metrics
+        for name in ("cv_f1_mean", "cv_f1_std", "val_f1"):  # the ranking figure, its spread, and the other one
+            assert f"{metrics[name]:.4f}" in refused.stderr, (name, refused.stderr)
     assert "--force" in refused.stderr
     assert snapshot(model_name) == before
     assert not client.search_model_versions(f"name = '{model_name}' AND run_id = '{worse}'")
@@ -156,7 +157,7 @@ def test_models_lists_versions_with_aliases_stage_run_and_scores(
     result = cli("models", "--model-name", model_name)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    for header in ("version", "aliases", "stage", "run_id", "f1", "val_f1"):
+    for header in ("version", "aliases", "stage", "run_id", "cv_f1_mean", "cv_f1_std", "val_f1", "f1"):
         assert any(header in line for line in lines), result.stdout
     for run_id, alias, stage in ((better, "champion", "Production"), (worse, "previous", "Archived")):
         metrics = client.get_run(run_id).data.metrics
@@ -164,7 +165,7 @@ def test_models_lists_versions_with_aliases_stage_run_and_scores(
         assert row is not None, f"run {run_id} not listed:\n{result.stdout}"
         cells = [c.strip() for c in row.split("│") if c.strip()]
         assert cells[:4] == [version_of_run(model_name, run_id), alias, stage, run_id], row
-        assert cells[4:6] == [f"{metrics['f1']:.4f}", f"{metrics['val_f1']:.4f}"], row
+        assert cells[4:8] == [f"{metrics[m]:.4f}" for m in ("cv_f1_mean", "cv_f1_std", "val_f1", "f1")], row
 
     unknown = cli("models", "--model-name", f"{model_name}-unknown")
     assert unknown.exit_code != 0
@@ -244,3 +245,24 @@ def test_promoting_from_an_unknown_experiment_fails_clearly(cli, model_name):
     assert result.exit_code != 0
     assert result.exception is None
     assert "does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def run_without_cv(tracking_uri, default_args):
+    """A run logged without cross-validation (as runs were before it): no cv_f1_mean."""
+    from tracking.runs import train_and_log
+
+    return train_and_log(default_args, experiment_name="tests-no-cv", run_name="no-cv", cv_repeats=0).run_id
+
+
+def test_a_run_without_cv_f1_mean_is_ranked_by_val_f1_and_the_message_says_so(
+    cli, client, model_name, run_without_cv, ranked_runs
+):
+    assert "cv_f1_mean" not in client.get_run(run_without_cv).data.metrics
+    alone = promote(cli, "tests-no-cv", model_name, "--force")
+    assert alone.exit_code == 0, alone.output
+    assert "has no cv_f1_mean" in alone.stdout and "val_f1" in alone.stdout
+    better, _ = ranked_runs  # a cross-validated candidate against a champion without the figure
+    against = promote(cli, "tests-train", model_name, "--run-id", better, "--force")
+    assert against.exit_code == 0, against.output
+    assert "the champion has no cv_f1_mean" in against.stdout
