@@ -77,6 +77,23 @@ def promote(
 
 
 @app.command()
+def challenger(
+    run_id: Optional[str] = typer.Option(None, help="The run whose model becomes the challenger."),
+    model_name: str = typer.Option(config.MODEL_NAME, help="Registered model name."),
+    force: bool = typer.Option(False, "--force", help="Skip the promotion gate (behavioural tests, slices)."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the challenger alias."),
+) -> None:
+    """Give a run's model the `challenger` alias (after the promotion gate), or remove it: a server started with
+    --challenger compares it with the champion on live traffic (shadow or split)."""
+    from registry.transitions import clear_challenger, set_challenger
+
+    if clear == (run_id is not None):
+        raise UsageError("give --run-id RUN to set the challenger, or --clear to remove it")
+    _init_tracking()
+    typer.echo((clear_challenger(model_name) if clear else set_challenger(model_name, run_id, force)).message)
+
+
+@app.command()
 def rollback(model_name: str = typer.Option(config.MODEL_NAME, help="Registered model name.")) -> None:
     """Make the `previous` version the champion again (twice returns to where you started)."""
     from registry.transitions import rollback as do_rollback
@@ -145,6 +162,17 @@ def serve(
     poll_interval: Optional[float] = typer.Option(
         None, help="Seconds between registry checks of the alias or stage; a new version is loaded and swapped in "
                    "without a restart. 0 pins the version found at start [default: 10]."),
+    challenger: Optional[str] = typer.Option(
+        None, help=f"A second model compared with the champion on live traffic, following its alias like the "
+                   f"champion (e.g. {config.CHALLENGER_URI}) [default: none]."),
+    challenger_mode: Optional[str] = typer.Option(
+        None, help="shadow: the champion answers, the challenger scores the same rows after the answer is sent; "
+                   "split: the challenger answers a share of requests [default: shadow]."),
+    challenger_share: Optional[float] = typer.Option(
+        None, help="split: the share of requests the challenger answers; requests with X-Routing-Key are routed "
+                   "by its hash [default: 0.1]."),
+    shadow_queue: Optional[int] = typer.Option(
+        None, help="shadow: requests waiting for the challenger before new ones are dropped [default: 1000]."),
     auth_token_file: Optional[str] = typer.Option(
         None, help="Require 'Authorization: Bearer <token>' on every route but the probes and /metrics; the file "
                    "holds one token per line, or name:token [default: no authentication]."),
@@ -162,6 +190,19 @@ def serve(
     code = do_serve(ServeSettings(**given))
     if code:
         raise typer.Exit(code)
+
+
+@app.command("compare-live")
+def compare_live(url: str = typer.Option("http://127.0.0.1:8000", help="The running `tagifai serve`."),
+                 token: Optional[str] = typer.Option(None, envvar="TAGIFAI_TOKEN",
+                                                     help="Bearer token, if the server asks for one.")) -> None:
+    """The champion and the challenger side by side, from a running server's GET /models: requests, errors,
+    p50/p99, tag shares and (in shadow mode) agreement."""
+    from rich.console import Console
+
+    from app.live import comparison_table, fetch_models
+
+    Console(width=160).print(comparison_table(fetch_models(url, token)))
 
 
 @app.command("batch-score")

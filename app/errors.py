@@ -33,6 +33,12 @@ class GateRefusedError(TagifaiError):
     """`tagifai gate`: the model fails the promotion gate."""
 
 
+class ServerUnreachableError(TagifaiError):
+    """`tagifai compare-live` cannot read the server's GET /models."""
+
+    exit_code = 1
+
+
 class UsageError(InvalidUsageError):
     """A flag's value breaks a rule the flag's type cannot express (e.g. --spark-conf KEY=VALUE)."""
 

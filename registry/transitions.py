@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from registry.lock import registry_lock
 from registry.gate import enforce as enforce_gate
 from registry.versions import best_run, logged_model_uri, run_metric, version_by_alias, version_for_run
-from tagifai.config import CHAMPION_ALIAS, PREVIOUS_ALIAS
+from tagifai.config import CHALLENGER_ALIAS, CHAMPION_ALIAS, PREVIOUS_ALIAS
 from registry.errors import PromotionRefusedError, RegistryError
 
 PRODUCTION, ARCHIVED = "Production", "Archived"
@@ -127,6 +127,9 @@ def promote(
         metrics = {m: run.data.metrics.get(m) for m in {metric, "f1", "val_f1", "cv_f1_mean", "cv_f1_std"}}
         _record(client, model_name, version.version, "promoted", reason, metrics)
         _switch(client, model_name, str(version.version), champion)
+        challenger = version_by_alias(client, model_name, CHALLENGER_ALIAS)
+        if challenger is not None and str(challenger.version) == str(version.version):  # it won: now the champion
+            client.delete_registered_model_alias(model_name, CHALLENGER_ALIAS)
     before = f" (was version {champion.version})" if champion is not None else ""
     return Transition(model_name, str(version.version), champion and str(champion.version),
                       f"version {version.version} of '{model_name}' is now the champion{before}; "
@@ -181,3 +184,40 @@ def rollback(model_name: str) -> Transition:
     return Transition(model_name, str(previous.version), str(champion.version),
                       f"rolled back: version {previous.version} of '{model_name}' is now served as champion "
                       f"(version {champion.version} is now '{PREVIOUS_ALIAS}')")
+
+
+def set_challenger(model_name: str, run_id: str, force: bool = False) -> Transition:
+    """Register the run's model if needed, pass it through the promotion gate (unless forced) and give it the
+    `challenger` alias: a server started with --challenger picks it up and compares it on live traffic."""
+    client = MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot make run {run_id} the challenger: {exc.message}") from None
+    with registry_lock(mlflow.get_tracking_uri(), model_name):
+        champion = version_by_alias(client, model_name, CHAMPION_ALIAS)
+        if champion is not None and champion.run_id == run_id:
+            raise RegistryError(f"run {run_id} is the champion (version {champion.version}): a challenger is "
+                                "another run")
+        candidate_uri = logged_model_uri(client, run)
+        if candidate_uri and not force:
+            enforce_gate(candidate_uri, run_id)
+        version = version_for_run(client, model_name, run)
+        old = version_by_alias(client, model_name, CHALLENGER_ALIAS)
+        _record(client, model_name, version.version, "challenger_set", f"--run-id {run_id}" +
+                (" (forced)" if force else ""), {m: run.data.metrics.get(m) for m in ("cv_f1_mean", "val_f1")})
+        client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version.version)
+    before = f" (was version {old.version})" if old is not None and str(old.version) != str(version.version) else ""
+    return Transition(model_name, str(version.version), old and str(old.version),
+                      f"version {version.version} of '{model_name}' is now the challenger{before}; {figures(run)}")
+
+
+def clear_challenger(model_name: str) -> Transition:
+    client = MlflowClient()
+    with registry_lock(mlflow.get_tracking_uri(), model_name):
+        old = version_by_alias(client, model_name, CHALLENGER_ALIAS)
+        if old is None:
+            return Transition(model_name, "", None, f"'{model_name}' has no challenger")
+        client.delete_registered_model_alias(model_name, CHALLENGER_ALIAS)
+    return Transition(model_name, "", str(old.version),
+                      f"version {old.version} of '{model_name}' is no longer the challenger")

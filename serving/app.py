@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from mlflow.pyfunc import PyFuncModel
 from mlflow.version import VERSION
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from serving import metrics
@@ -27,8 +28,10 @@ from serving.parsing import parse_request
 from serving.resources import SERVICE, add_resource_routes
 from serving.responses import predictions_json
 from serving.scoring import Scorer
+from serving.routing import Router
 from serving.served import SERVED, ModelIdentity, ModelSlot, ServedVersion
 from serving.settings import ServeSettings
+from serving.shadow import Shadow
 from serving.status import summary
 from serving.timeout import RequestTimeout
 from tagifai.errors import TagifaiError
@@ -42,45 +45,54 @@ def openapi_spec() -> dict:
     return yaml.safe_load(OPENAPI_PATH.read_text())
 
 
-def create_scorer(model: PyFuncModel, settings: ServeSettings, identity: ModelIdentity) -> Scorer:
-    labels = {"model_name": identity.name, "model_version": identity.version}
+def create_scorer(model: PyFuncModel, settings: ServeSettings, identity: ModelIdentity,
+                  role: str = "champion") -> Scorer:
+    labels = {"model_name": identity.name, "model_version": identity.version, "role": role}
     hits, misses = (metrics.CACHE.labels(result=r, **labels) for r in ("hit", "miss"))
     return Scorer(model, settings.max_rows, settings.max_text_chars, cache_size=settings.cache_size,
-                  on_rows=metrics.ROWS.labels(**labels).inc,
-                  on_cache_lookups=lambda h, m: (hits.inc(h), misses.inc(m)))
+                  on_rows=metrics.answer_counter(labels), on_cache_lookups=lambda h, m: (hits.inc(h), misses.inc(m)))
 
 
-def serve_one(model: PyFuncModel, settings: ServeSettings, identity: ModelIdentity) -> ModelSlot:
-    """A slot holding `model` as the only version (for in-process apps: tests, benchmarks)."""
-    return ModelSlot(ServedVersion(identity, create_scorer(model, settings, identity)))
+def serve_one(model: PyFuncModel, settings: ServeSettings, identity: ModelIdentity) -> Router:
+    """`model` as the only version, the champion (for in-process apps: tests, benchmarks)."""
+    return Router(ModelSlot(ServedVersion(identity, create_scorer(model, settings, identity))))
 
 
-def create_app(slot: ModelSlot, settings: ServeSettings, models: Callable[[], dict] | None = None,
-               tokens: dict[bytes, str] | None = None) -> Hardening:
+def create_app(router: Router, settings: ServeSettings, models: Callable[[], dict] | None = None,
+               tokens: dict[bytes, str] | None = None, shadow: Shadow | None = None) -> Hardening:
     """The ASGI app `tagifai serve` runs: the routes inside the request time limit, inside the bearer-token
-    check (when `tokens`), inside the middleware. `models()` answers GET /models (default: this slot alone)."""
-    app = create_routes(slot, settings, models or (lambda: summary([_state(slot)], {})))
+    check (when `tokens`), inside the middleware. `models()` answers GET /models (default: the champion alone);
+    `shadow` scores the challenger's copy of every answer in shadow mode."""
+    app = create_routes(router, settings, models or (lambda: summary([_state(router.champion)], {})), shadow)
     inner = RequestTimeout(app, settings.timeout_seconds)
     if tokens:
         inner = TokenAuth(inner, tokens)
-    return Hardening(inner, slot, settings.max_body_bytes, body_timeout=settings.timeout_seconds)
+    return Hardening(inner, router, settings.max_body_bytes, body_timeout=settings.timeout_seconds)
 
 
-def create_routes(slot: ModelSlot, settings: ServeSettings, models: Callable[[], dict]) -> FastAPI:
+def create_routes(router: Router, settings: ServeSettings, models: Callable[[], dict],
+                  shadow: Shadow | None = None) -> FastAPI:
+    slot = router.champion
     app = FastAPIOffline(title=SERVICE, redoc_url=None, static_url="/docs-assets")
     app.openapi = openapi_spec  # our contract (docs/openapi.yaml) at /openapi.json and /docs
     for error in (TagifaiError, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(error, handle_error)
 
-    def score(served: ServedVersion, body: bytes, content_type: str | None) -> str:
+    def score(served: ServedVersion, body: bytes, content_type: str | None):
         parsed = parse_request(body, content_type, settings.max_rows, settings.max_body_bytes)
-        return predictions_json(served.scorer.score(parsed.data, parsed.params))
+        texts = served.scorer.prepare(parsed.data, parsed.params)
+        rows = served.scorer.predict(texts, parsed.params)
+        return predictions_json(rows), (texts, parsed.params, rows)
 
     @app.post("/invocations")
     async def invocations(request: Request):
         served = SERVED.get(slot.current)  # the middleware's pick, or the slot's for the bare routes
-        answer = await asyncio.to_thread(score, served, await request.body(), request.headers.get("content-type"))
-        return Response(answer, media_type=JSON)
+        answer, scored = await asyncio.to_thread(score, served, await request.body(),
+                                                 request.headers.get("content-type"))
+        challenger = router.shadowing() if shadow is not None and served.role == "champion" else None
+        # After the answer is sent: the challenger never delays it.
+        later = BackgroundTask(shadow.submit, challenger, *scored) if challenger is not None else None
+        return Response(answer, media_type=JSON, background=later)
 
     add_resource_routes(app, models)
     add_health_routes(app, slot)

@@ -37,15 +37,18 @@ Loader = Callable[[str, str, ModelIdentity, "str | None"], ServedVersion]  # (ur
 
 
 class Follower:
+    """Follows one alias into one slot. The champion's slot always holds a version: when its alias names none,
+    it keeps what it has. A challenger's (`optional`) empties when its alias goes."""
+
     def __init__(self, target: Target, slot: ModelSlot, load: Loader, interval: float, board: StatusBoard,
-                 worker: int = 0):
+                 worker: int = 0, optional: bool = False):
         self.target, self.slot, self.load, self.interval, self.board = target, slot, load, interval, board
-        self.worker = worker
+        self.worker, self.optional = worker, optional
         self.client = MlflowClient()
         self.last_reload: dict | None = None
         self.registry: dict = {"reachable": True}
         self.refused: dict[str, tuple[int, float]] = {}  # version -> (refusals, when it may be tried again)
-        self.last_seen: str | None = slot.current.identity.version
+        self.last_seen: str | None = slot.version
         self.folders: dict[str, str] = {}  # version -> the folder this worker downloaded it to
         self.collect_again = False  # a swapped-out version may still have been answering requests
         self._stop = threading.Event()
@@ -54,12 +57,17 @@ class Follower:
     def follows(self) -> bool:
         return self.interval > 0 and self.target.moves
 
+    @property
+    def role(self) -> str:
+        return "challenger" if self.optional else "champion"
+
     def start(self) -> threading.Thread | None:
-        """Publish this worker's state; poll in a daemon thread if the target can move."""
+        """Publish this worker's state; poll in a daemon thread if the target can move (at once if the slot
+        is empty: a challenger is not loaded before the workers start, so that it can never stop a start)."""
         self.publish()
-        if not self.follows:
+        if not self.follows and self.slot.current is not None:
             return None
-        thread = threading.Thread(target=self._run, name="tagifai-follower", daemon=True)
+        thread = threading.Thread(target=self._run, name=f"tagifai-{self.role}-follower", daemon=True)
         thread.start()
         return thread
 
@@ -67,11 +75,15 @@ class Follower:
         self._stop.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait = 0.0 if self.slot.current is None else self.interval
+        while not self._stop.wait(wait):
             try:
                 self.poll()
             except Exception:  # noqa: BLE001 - the thread must outlive any surprise; the server keeps serving
                 logger.exception("worker %d: registry poll failed unexpectedly", self.worker)
+            if not self.follows:  # a pinned challenger: loaded once
+                return
+            wait = self.interval
 
     def poll(self) -> None:
         """One check of the registry, and a swap if the alias names a version that can be served."""
@@ -84,9 +96,19 @@ class Follower:
         if version != self.last_seen:  # the alias moved: what was refused before may be tried again
             self.last_seen = version
             self.refused.pop(version, None)
-        if version == self.slot.current.identity.version or self._waiting(version):
+        if version == self.slot.version or self._waiting(version):
             return
         self.switch(version)
+
+    def _alias_gone(self) -> None:
+        """The alias names no version: a challenger leaves (the champion serves alone); a champion stays."""
+        self.last_seen = None
+        if self.optional and self.slot.current is not None:
+            old = self.slot.swap(None)
+            logger.warning("worker %d: alias '%s' removed: %s version %s no longer serves", self.worker,
+                           self.target.pointer, self.role, old.identity.version)
+            self.publish()
+            self._release(old)
 
     def switch(self, version: str) -> None:
         uri = self.target.version_uri(version)
@@ -102,17 +124,20 @@ class Follower:
         old = self.slot.swap(served)
         self.folders[version] = folder
         self._record(version, "ok", None)
-        metrics.RELOADS.labels(result="ok", model_name=identity.name, model_version=version).inc()
-        logger.warning("worker %d: now serving %s version %s (was %s; loaded in %.1f s)", self.worker,
-                       identity.name, version, old.identity.version, time.monotonic() - started)
-        self._release(old)
+        metrics.RELOADS.labels(result="ok", model_name=identity.name, model_version=version, role=self.role).inc()
+        logger.warning("worker %d: now serving %s version %s as %s (was %s; loaded in %.1f s)", self.worker,
+                       identity.name, version, self.role, old.identity.version if old else "none",
+                       time.monotonic() - started)
+        if old is not None:
+            self._release(old)
 
     def _resolve(self) -> str | None:
         try:
             version = self.target.resolve(self.client)
         except MlflowException as exc:
-            if exc.error_code in NOTHING_BEHIND:  # answered: the alias names no version (kept what serves)
+            if exc.error_code in NOTHING_BEHIND:  # answered: the alias names no version
                 self._reachable()
+                self._alias_gone()
                 return None
             self._unreachable(exc)
             return None
@@ -131,18 +156,23 @@ class Follower:
         delay = min(RETRY_AFTER_S * 2 ** (count - 1), MAX_RETRY_AFTER_S)
         self.refused[version] = (count, time.monotonic() + delay)
         self._record(version, "failed", reason)
-        metrics.RELOADS.labels(result="failed", model_name=self.target.name, model_version=version).inc()
-        logger.error("worker %d: refused %s version %s, still serving version %s (next try in %.0f s unless the "
-                     "alias moves): %s", self.worker, self.target.name, version, self.slot.current.identity.version,
-                     delay, reason)
+        metrics.RELOADS.labels(result="failed", model_name=self.target.name, model_version=version,
+                               role=self.role).inc()
+        logger.error("worker %d: refused %s version %s as %s, %s (next try in %.0f s unless the alias moves): %s",
+                     self.worker, self.target.name, version, self.role, self._still(), delay, reason)
+
+    def _still(self) -> str:
+        if self.slot.current is not None:
+            return f"still serving version {self.slot.version}"
+        return "the champion serves alone"
 
     def _unreachable(self, exc: Exception) -> None:
         if self.registry["reachable"]:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             self.registry = {"reachable": False, "since": iso(time.time()), "error": reason}
             metrics.REGISTRY_ERRORS.labels(model_name=self.target.name).inc()
-            logger.error("worker %d: registry unreachable, still serving version %s: %s", self.worker,
-                         self.slot.current.identity.version, reason)
+            logger.error("worker %d: registry unreachable (%s alias '%s'), %s: %s", self.worker, self.role,
+                         self.target.pointer, self._still(), reason)
             self.publish()
 
     def _reachable(self) -> None:
@@ -153,12 +183,13 @@ class Follower:
             self.publish()
 
     def _record(self, version: str, status: str, reason: str | None) -> None:
-        self.last_reload = {"version": version, "status": status, "reason": reason, "at": iso(time.time())}
+        self.last_reload = {"version": version, "role": self.role, "status": status, "reason": reason,
+                            "at": iso(time.time())}
         self.publish()
 
     def publish(self) -> None:
-        self.board.publish({"serving": self.slot.current.describe(), "last_reload": self.last_reload,
-                            "registry": self.registry})
+        serving = self.slot.current.describe() if self.slot.current is not None else None
+        self.board.publish({"serving": serving, "last_reload": self.last_reload, "registry": self.registry})
 
     def _release(self, old: ServedVersion) -> None:
         """Give the old version's memory back: requests still on it hold their own reference, so only its

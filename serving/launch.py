@@ -68,6 +68,9 @@ def serve(settings: ServeSettings) -> int:
     from serving.follower import Follower
     from serving.logs import configure_logging
     from serving.prefork import serve_forked
+    from serving import live
+    from serving.routing import Router
+    from serving.shadow import Shadow
     from serving.status import StatusBoard, summary
 
     mlflow.set_tracking_uri(config.tracking_uri())
@@ -75,21 +78,38 @@ def serve(settings: ServeSettings) -> int:
     tokens = read_tokens(settings.auth_token_file) if settings.auth_token_file else None
     target = Target.parse(settings.model_uri)
     identity = resolve_identity(target)
+    challenger = challenger_target(settings)
 
-    def load(uri: str, folder: str, identity: ModelIdentity, pointer: str | None, strict: bool = True):
-        return load_version(uri, folder, identity, lambda model, ident: create_scorer(model, settings, ident),
-                            pointer=pointer, strict_environment=strict)
+    def loader(role: str):
+        def load(uri: str, folder: str, identity: ModelIdentity, pointer: str | None, strict: bool = True):
+            return load_version(uri, folder, identity, lambda model, ident: create_scorer(model, settings, ident, role),
+                                pointer=pointer, role=role, strict_environment=strict)
+        return load
 
     first_uri = target.version_uri(identity.version) if target.name else settings.model_uri
-    slot = ModelSlot(load(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"), identity, target.pointer, False))
+    first = loader("champion")(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"), identity, target.pointer, False)
+    router = Router(ModelSlot(first), ModelSlot(None) if challenger else None, settings.challenger_mode,
+                    settings.challenger_share)
+    shadow = Shadow(identity.name, settings.shadow_queue) if challenger and settings.challenger_mode == "shadow" else None
     configure_logging()
     status_dir = tempfile.mkdtemp(prefix="tagifai-status-")
     following = {"model_uri": settings.model_uri, "follows": target.pointer if target.moves else None,
-                 "poll_interval_seconds": settings.poll_interval if target.moves else None}
-    app = create_app(slot, settings, lambda: summary(StatusBoard(status_dir, 0).read_all(), following), tokens)
+                 "poll_interval_seconds": settings.poll_interval if target.moves else None,
+                 "challenger_uri": settings.challenger, "challenger_mode": settings.challenger_mode if challenger else None}
 
-    def in_worker(index: int) -> None:  # threads do not survive a fork: each worker starts its own follower
-        Follower(target, slot, load, settings.poll_interval, StatusBoard(status_dir, index), index).start()
+    def models() -> dict:
+        return summary(StatusBoard(status_dir, 0).read_all(), following, live.figures())
+
+    app = create_app(router, settings, models, tokens, shadow)
+
+    def in_worker(index: int) -> None:  # threads do not survive a fork: each worker starts its own
+        Follower(target, router.champion, loader("champion"), settings.poll_interval,
+                 StatusBoard(status_dir, index), index).start()
+        if challenger is not None:
+            Follower(challenger, router.challenger, loader("challenger"), settings.poll_interval,
+                     StatusBoard(status_dir, index, "challenger"), index, optional=True).start()
+        if shadow is not None:
+            shadow.start()
 
     options = dict(access_log=False, log_level="warning", timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
     print(f"serving {identity.name} version {identity.version} ({settings.model_uri}) on "
@@ -102,6 +122,18 @@ def serve(settings: ServeSettings) -> int:
         return serve_forked(app, settings.host, settings.port, settings.workers, options, in_worker)
     except OSError as exc:
         raise ServeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+
+
+def challenger_target(settings: ServeSettings) -> Target | None:
+    """The challenger's URI, checked like the champion's; it must name a registered model to follow."""
+    if not settings.challenger:
+        return None
+    check_uri_policy(settings.challenger, settings.allow_local_model)
+    challenger = Target.parse(settings.challenger)
+    if challenger.name is None:
+        raise ServeError(f"--challenger '{settings.challenger}' must be a registered model's URI, such as "
+                         f"models:/{config.MODEL_NAME}@{config.CHALLENGER_ALIAS}")
+    return challenger
 
 
 def _following_note(target: Target, settings: ServeSettings) -> str:

@@ -94,14 +94,14 @@ def read_metadata(run_id: str | None) -> RunMetadata:
 
 
 def load_version(model_uri: str, dst: str, identity: ModelIdentity, make_scorer, pointer: str | None = None,
-                 strict_environment: bool = False) -> ServedVersion:
+                 role: str = "champion", strict_environment: bool = False) -> ServedVersion:
     """Every step for `model_uri`: a ServedVersion ready for traffic, or ServeError saying which step failed."""
     local = download(model_uri, dst)
     check_environment(local, model_uri, strict_environment)
     model = load_local(local, model_uri)
     warm_up(model, model_uri)
     run_id = _run_id(local)
-    return ServedVersion(identity, make_scorer(model, identity), run_id=run_id, pointer=pointer,
+    return ServedVersion(identity, make_scorer(model, identity), run_id=run_id, pointer=pointer, role=role,
                          metadata=read_metadata(run_id))
 
 

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
-LABELS = ("model_name", "model_version")
+from serving.scoring import tags_of
+
+LABELS = ("model_name", "model_version", "role")  # role: champion or challenger
+# Fine below 50 ms, where one-row answers live: GET /models and `tagifai compare-live` read p50/p99 from them.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+                   0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 REQUESTS = Counter("tagifai_requests_total", "HTTP requests by path and status.", ("path", "status", *LABELS))
 LATENCY = Histogram(
-    "tagifai_request_latency_seconds", "Request latency.", ("path", *LABELS),
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    "tagifai_request_latency_seconds", "Request latency.", ("path", *LABELS), buckets=LATENCY_BUCKETS,
 )
 ROWS = Counter("tagifai_rows_scored_total", "Rows scored by /invocations.", LABELS)
 CACHE = Counter("tagifai_prediction_cache_total", "Prediction cache lookups (TAGIFAI_SERVE_CACHE_SIZE > 0), by result.",
                 ("result", *LABELS))
 RELOADS = Counter("tagifai_model_reloads_total", "Versions a worker loaded to follow its alias, by result (ok, "
                   "failed: refused, the old version kept serving).", ("result", *LABELS))
+PREDICTED_TAGS = Counter("tagifai_predicted_tags_total", "Rows answered, by predicted tag (in shadow mode the "
+                         "challenger's rows are the ones it scored off the response path).", ("tag", *LABELS))
+SHADOW_ROWS = Counter("tagifai_shadow_rows_total", "Rows the challenger scored in shadow mode.", LABELS)
+SHADOW_AGREED = Counter("tagifai_shadow_agreed_rows_total", "Shadow rows where the challenger predicted the "
+                        "champion's tag.", LABELS)
+SHADOW_TOP_DIFF = Counter("tagifai_shadow_top_probability_abs_diff_total", "Sum over shadow rows of |champion's "
+                          "top probability - the challenger's probability of that tag|.", LABELS)
+SHADOW_ERRORS = Counter("tagifai_shadow_errors_total", "Shadow requests the challenger failed on.", LABELS)
+SHADOW_DROPPED = Counter("tagifai_shadow_dropped_total", "Shadow requests dropped because the challenger's queue "
+                         "was full.", ("model_name",))
+SHADOW_LATENCY = Histogram("tagifai_shadow_latency_seconds", "The challenger's time to score a shadow request.",
+                           LABELS, buckets=LATENCY_BUCKETS)
 REGISTRY_ERRORS = Counter("tagifai_registry_unreachable_total", "Times a worker found the registry unreachable "
                           "(counted once per outage).", ("model_name",))
 
@@ -35,9 +51,29 @@ def path_label(path: str) -> str:
     return path if path in KNOWN_PATHS else "other"
 
 
-def render() -> tuple[bytes, str]:
+def answer_counter(labels: dict):
+    """A callback for a scorer's answers: rows scored, and rows by predicted tag."""
+    rows, by_tag = ROWS.labels(**labels), {}
+
+    def count(answer) -> None:
+        tags = tags_of(answer)
+        rows.inc(len(tags))
+        for tag in set(tags):
+            if tag not in by_tag:
+                by_tag[tag] = PREDICTED_TAGS.labels(tag=tag, **labels)
+            by_tag[tag].inc(tags.count(tag))
+
+    return count
+
+
+def registry() -> CollectorRegistry:
+    """Every worker's metrics (the multiprocess files) when there are several, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return merged
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(registry()), CONTENT_TYPE_LATEST

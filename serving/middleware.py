@@ -14,7 +14,8 @@ import uuid
 from serving import metrics
 from serving.errors import BodyTimeoutError, send_error
 from serving.logs import REQUEST_ID
-from serving.served import SERVED, ModelSlot
+from serving.routing import Router
+from serving.served import SERVED
 from tagifai.errors import InputTooLargeError, TagifaiError
 
 access_log = logging.getLogger("tagifai.access")
@@ -22,11 +23,16 @@ logger = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def _header(scope, name: bytes) -> str | None:
+def _header_bytes(scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")
+            return value
     return None
+
+
+def _header(scope, name: bytes) -> str | None:
+    value = _header_bytes(scope, name)
+    return None if value is None else value.decode("latin-1")
 
 
 def request_id_of(scope) -> str:
@@ -36,9 +42,9 @@ def request_id_of(scope) -> str:
 
 
 class Hardening:
-    def __init__(self, app, slot: ModelSlot, max_body_bytes: int, body_timeout: float | None = None):
+    def __init__(self, app, router: Router, max_body_bytes: int, body_timeout: float | None = None):
         self.app = app
-        self.slot = slot
+        self.router = router
         self.max_body_bytes = max_body_bytes
         # The body is read here, before the app's own time limit starts: a client trickling it in would
         # otherwise hold its connection (and up to max_body_bytes) for ever.
@@ -50,7 +56,12 @@ class Hardening:
         started = time.perf_counter()
         request_id = request_id_of(scope)
         REQUEST_ID.set(request_id)
-        served = self.slot.current  # this request's version, to its end, whatever a swap does meanwhile
+        # This request's version, to its end, whatever a swap does meanwhile. Only predictions are split between
+        # champion and challenger: /args, /performance and the rest describe the champion.
+        if scope["path"] == "/invocations":
+            served = self.router.pick(_header_bytes(scope, b"x-routing-key"))
+        else:
+            served = self.router.champion.current
         SERVED.set(served)
         headers = [(b"x-request-id", request_id.encode()), *served.headers]
         state = {"status": 500, "sent": False, "bytes_in": 0, "bytes_out": 0, "done": None}
@@ -109,7 +120,7 @@ class Hardening:
         access_log.info(json.dumps({
             "request_id": request_id, "method": scope["method"], "path": scope["path"][:200],
             "status": state["status"], "duration_ms": round(elapsed * 1000, 3),
-            "model_version": labels["model_version"], "token": scope.get("tagifai.token", "-"),
+            "model_version": labels["model_version"], "role": labels["role"], "token": scope.get("tagifai.token", "-"),
             "bytes_in": state["bytes_in"], "bytes_out": state["bytes_out"],
             "client": (scope.get("client") or ("-",))[0],
         }))

@@ -63,7 +63,7 @@ class Scorer:
     """The served model behind the contract: `score(data, params)` checks, then predicts."""
 
     def __init__(self, model: PyFuncModel, max_rows: int, max_text_chars: int, cache_size: int = 0,
-                 on_rows: Callable[[int], Any] | None = None, on_cache_lookups=None):
+                 on_rows: Callable[[Any], Any] | None = None, on_cache_lookups=None):
         self._python_model = model.unwrap_python_model()
         self._predict_records = getattr(self._python_model, "predict_records", None)
         params = model.metadata.get_params_schema()
@@ -76,13 +76,19 @@ class Scorer:
 
     def score(self, data, params=None):
         """Rows (dicts) or a DataFrame for the request's texts; InvalidInputError for what breaks the contract."""
+        return self.predict(self.prepare(data, params), params)
+
+    def prepare(self, data, params=None) -> list[str]:
+        """The request's texts, once the input and params keep to the contract (InvalidInputError if not)."""
         check_params_object(params)
         check_unique_columns(data)
         self.check_params(params)
-        texts = self.check_texts(data)
+        return self.check_texts(data)
+
+    def predict(self, texts: list[str], params=None):
         out = self._predict(texts, params)
         if self._on_rows is not None:
-            self._on_rows(len(out))
+            self._on_rows(out)
         return out
 
     def check_params(self, params: dict | None) -> None:
@@ -132,3 +138,14 @@ def check_unique_columns(data) -> None:
     if columns is not None and not columns.is_unique:
         repeated = sorted({str(c) for c in columns[columns.duplicated()]})
         raise InvalidInputError(f"the input names a column more than once: {', '.join(repeated)[:100]}")
+
+
+def tags_of(rows) -> list[str]:
+    """The predicted tags of an answer: rows (dicts), or a DataFrame from a model without predict_records."""
+    if isinstance(rows, list):
+        return [row["predicted_tag"] for row in rows]
+    return [str(tag) for tag in rows["predicted_tag"]]
+
+
+def records_of(rows) -> list[dict]:
+    return rows if isinstance(rows, list) else rows.to_dict("records")

@@ -37,30 +37,37 @@ class ServedVersion:
     scorer: Scorer
     run_id: str | None = None
     pointer: str | None = None  # the alias or stage it was found under; None for a fixed version
+    role: str = "champion"  # or "challenger"
     metadata: RunMetadata = RunMetadata()
     loaded_at: float = field(default_factory=time.time)
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"model_name": self.identity.name, "model_version": self.identity.version}
+        return {"model_name": self.identity.name, "model_version": self.identity.version, "role": self.role}
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
-        return [(b"x-model-name", self.identity.name.encode()), (b"x-model-version", self.identity.version.encode())]
+        return [(b"x-model-name", self.identity.name.encode()), (b"x-model-version", self.identity.version.encode()),
+                (b"x-model-role", self.role.encode())]
 
     def describe(self) -> dict:
         """This version as GET /models shows it."""
-        return {"name": self.identity.name, "version": self.identity.version, "alias": self.pointer,
-                "run_id": self.run_id, "loaded_at": iso(self.loaded_at)}
+        return {"name": self.identity.name, "version": self.identity.version, "role": self.role,
+                "alias": self.pointer, "run_id": self.run_id, "loaded_at": iso(self.loaded_at)}
 
 
 class ModelSlot:
-    """Holds the served version; `swap` replaces it for every request that arrives afterwards."""
+    """Holds the served version (a challenger's slot may be empty); `swap` replaces it for every request that
+    arrives afterwards."""
 
-    def __init__(self, served: ServedVersion):
+    def __init__(self, served: ServedVersion | None):
         self.current = served
 
-    def swap(self, served: ServedVersion) -> ServedVersion:
+    @property
+    def version(self) -> str | None:
+        return None if self.current is None else self.current.identity.version
+
+    def swap(self, served: ServedVersion | None) -> ServedVersion | None:
         old, self.current = self.current, served
         return old
 

@@ -46,6 +46,13 @@ class ServeSettings:
     cache_size: int = field(default_factory=lambda: _env("cache_size", 0, int))
     # Seconds between checks of the registry for the alias's (or stage's) version; 0 pins the version at start.
     poll_interval: float = field(default_factory=lambda: _env("poll_interval", 10.0, float))
+    # A second version compared with the champion on live traffic (follows its alias like the champion).
+    challenger: str | None = field(default_factory=lambda: _env("challenger", None))
+    challenger_mode: str = field(default_factory=lambda: _env("challenger_mode", "shadow"))
+    # split: the share of requests the challenger answers.
+    challenger_share: float = field(default_factory=lambda: _env("challenger_share", 0.1, float))
+    # shadow: requests waiting for the challenger; beyond this they are dropped (counted), never waited for.
+    shadow_queue: int = field(default_factory=lambda: _env("shadow_queue", 1000, int))
     # Bearer tokens (one per line, or name:token); None: no authentication.
     auth_token_file: str | None = field(default_factory=lambda: _env("auth_token_file", None))
 
@@ -55,6 +62,12 @@ class ServeSettings:
                 raise InvalidSettingError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.poll_interval < float("inf"):
             raise InvalidSettingError(f"poll_interval must be >= 0 seconds, got {self.poll_interval}")
+        if self.challenger_mode not in ("shadow", "split"):
+            raise InvalidSettingError(f"challenger_mode must be shadow or split, got {self.challenger_mode[:40]!r}")
+        if not 0 <= self.challenger_share <= 1:
+            raise InvalidSettingError(f"challenger_share must be between 0 and 1, got {self.challenger_share}")
+        if self.shadow_queue <= 0:
+            raise InvalidSettingError(f"shadow_queue must be > 0, got {self.shadow_queue}")
         if self.cache_size < 0:
             raise InvalidSettingError(f"cache_size must be >= 0, got {self.cache_size}")
         if self.graceful_shutdown_seconds < 0:

@@ -21,6 +21,8 @@ MODEL_ARTIFACT_NAME = "model"
 CHAMPION_ALIAS = "champion"
 PREVIOUS_ALIAS = "previous"
 CHAMPION_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
+CHALLENGER_ALIAS = "challenger"
+CHALLENGER_URI = f"models:/{MODEL_NAME}@{CHALLENGER_ALIAS}"
 
 # The embedded default: SQLite in the working directory (the file store is refused by MLflow 3).
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"

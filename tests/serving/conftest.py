@@ -160,3 +160,25 @@ def hardened_server(start_server, champion_uri):
     with start_server(champion_uri, env={name: SERVER_SECRET for name in SECRET_VARIABLES}) as running:
         yield running
 
+
+
+@pytest.fixture(scope="module")
+def registry(tracking_uri, trained_run, other_trained_run) -> dict:
+    """Per test module, a registered model of its own with versions 1 (champion) and 2 (serving_registry.py)."""
+    from serving_registry import two_versions
+
+    return two_versions(trained_run, other_trained_run)
+
+
+@pytest.fixture(scope="session")
+def tagifai_cli(tracking_uri):
+    """`tagifai_cli(*args)`: the real CLI as a subprocess on the session's store; it must succeed."""
+    env = {**env_without_venv(), "MLFLOW_TRACKING_URI": tracking_uri}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(BIN_DIR / "tagifai"), *args], env=env, capture_output=True, text=True,
+                              timeout=180)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    return run

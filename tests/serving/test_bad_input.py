@@ -383,8 +383,8 @@ def test_the_log_holds_no_request_body_no_secret_and_one_json_access_line_per_re
     assert server_secret not in log
     access = [json.loads(line) for line in log.splitlines() if line.startswith('{"request_id"')]
     assert len(access) >= len(BAD)  # (the server is shared: other modules' requests are in there too)
-    keys = {"request_id", "method", "path", "status", "duration_ms", "model_version", "token", "bytes_in", "bytes_out",
-            "client"}
+    keys = {"request_id", "method", "path", "status", "duration_ms", "model_version", "role", "token", "bytes_in",
+            "bytes_out", "client"}
     assert all(set(entry) == keys for entry in access)
     assert {entry["status"] for entry in access} >= {200, 400, 404, 405, 413, 415}
     assert all(entry["status"] < 500 for entry in access), [e for e in access if e["status"] >= 500]

@@ -4,59 +4,23 @@ refused while the served one goes on, pinned URIs never move, and /args and /per
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import httpx
 import jsonschema
 import mlflow
 import pytest
-from mlflow import MlflowClient
 
 from harness.ports import wait_for
-from registry.transitions import promote
 from serving.app import openapi_spec
 
 from serving_load import Load
+from serving_registry import broken_version, champion_version
 
 pytestmark = pytest.mark.slow
 
 SWITCH_WITHIN_S = 10.0
 TEXT = {"inputs": {"text": ["Transfer learning with transformers for text classification."]}}
-
-
-@pytest.fixture(scope="module")
-def registry(tracking_uri, trained_run, other_trained_run) -> dict:
-    """A model name of its own: version 1 (trained_run, champion) and version 2 (other_trained_run)."""
-    name = f"tagifai-{uuid.uuid4().hex[:10]}"
-    promote("tests-train", name, run_id=other_trained_run.run_id, force=True)
-    promote("tests-train", name, run_id=trained_run.run_id, force=True)
-    client = MlflowClient()
-    versions = {v.run_id: str(v.version) for v in client.search_model_versions(f"name = '{name}'")}
-    client.set_registered_model_alias(name, "champion", versions[trained_run.run_id])
-    return {"name": name, "client": client, "runs": {versions[trained_run.run_id]: trained_run.run_id,
-                                                      versions[other_trained_run.run_id]: other_trained_run.run_id}}
-
-
-def champion_version(registry) -> str:
-    return str(registry["client"].get_model_version_by_alias(registry["name"], "champion").version)
-
-
-@pytest.fixture(scope="module")
-def tagifai(tracking_uri, serve_helpers):
-    """The real CLI as a subprocess on the session's store."""
-    env = {**serve_helpers.env_without_venv(), "MLFLOW_TRACKING_URI": tracking_uri}
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        done = subprocess.run([str(serve_helpers.bin_dir / "tagifai"), *args], env=env, capture_output=True,
-                              text=True, timeout=180)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +54,17 @@ def wait_switched(server, load: Load, version: str, since: float) -> float:
     return switched - since
 
 
-def test_promotion_and_rollback_reach_live_traffic_with_no_failed_request(following, registry, tagifai):
+def test_promotion_and_rollback_reach_live_traffic_with_no_failed_request(following, registry, tagifai_cli):
     before = champion_version(registry)
     other = next(v for v in registry["runs"] if v != before)
     with Load(following.url) as load:
         wait_for(lambda: len(load.ok) > 20, 30, "load running")
-        tagifai("promote", "--force", "--model-name", registry["name"], "--run-id", registry["runs"][other])
+        tagifai_cli("promote", "--force", "--model-name", registry["name"], "--run-id", registry["runs"][other])
         started = time.monotonic()  # the alias has moved
         promoted_in = wait_switched(following, load, other, started)
         alpha = float(mlflow.get_run(registry["runs"][other]).data.params["alpha"])
         assert following.get("/args/alpha").json() == {"alpha": alpha}
-        tagifai("rollback", "--model-name", registry["name"])
+        tagifai_cli("rollback", "--model-name", registry["name"])
         started = time.monotonic()
         rolled_back_in = wait_switched(following, load, before, started)
     assert load.errors == [], load.errors[:5]
@@ -131,39 +95,6 @@ def test_args_and_performance_describe_the_served_version(following, registry):
     performance = mlflow.artifacts.load_dict(f"runs:/{run_id}/performance.json")
     assert following.get("/performance?filter=overall").json() == {"performance": performance["overall"]}
     assert following.get("/performance").json() == {"performance": performance}
-
-
-RAISES_ON_PREDICT = """
-import mlflow
-from mlflow.pyfunc import PythonModel
-
-
-class Raises(PythonModel):
-    def predict(self, context, model_input, params=None):
-        raise RuntimeError("this version cannot predict")
-
-
-mlflow.models.set_model(Raises())
-"""
-
-
-def broken_version(registry, tmp_path: Path, how: str) -> str:
-    """A version of the registered model whose files are broken in one way, registered from a run's artifacts."""
-    model = Path(mlflow.artifacts.download_artifacts(f"models:/{registry['name']}/1", dst_path=str(tmp_path / "ok")))
-    broken = tmp_path / "broken"
-    shutil.copytree(model, broken)
-    if how == "truncated predictor":
-        with open(broken / "artifacts" / "predictor.joblib", "r+b") as handle:
-            handle.truncate(100)
-    elif how == "requirements of another environment":
-        (broken / "requirements.txt").write_text("scikit-learn==0.20.4\n")
-    elif how == "a warm-up that raises":
-        (broken / "model.py").write_text(RAISES_ON_PREDICT)
-    mlflow.set_experiment("tests-broken-models")
-    with mlflow.start_run() as run:
-        mlflow.log_artifacts(str(broken), "model")
-    return str(registry["client"].create_model_version(registry["name"], f"runs:/{run.info.run_id}/model",
-                                                       run_id=run.info.run_id).version)
 
 
 @pytest.mark.parametrize(("how", "reason"), [("truncated predictor", "broken or incomplete"),

@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.middleware import Hardening
+from serving.routing import Router
 from serving.served import ModelIdentity, ModelSlot, ServedVersion
 
 from serving_fakes import fake_app
@@ -53,7 +54,7 @@ def headers_of(message) -> dict:
 
 def hardened(app, **kwargs):
     slot = ModelSlot(ServedVersion(ModelIdentity("m", "2"), scorer=None))
-    return Hardening(app, slot, kwargs.pop("max_body_bytes", 100), **kwargs)
+    return Hardening(app, Router(slot), kwargs.pop("max_body_bytes", 100), **kwargs)
 
 
 @pytest.mark.parametrize("status", [200, 400, 503])
@@ -61,7 +62,7 @@ def test_responses_pass_through_untouched_with_the_ids_added(status):
     sent = run(hardened(echo_app(status)), b"!", headers=[(b"x-request-id", b"my-id")])
     assert sent[0]["status"] == status
     assert headers_of(sent[0]) == {"content-type": "text/plain", "x-request-id": "my-id", "x-model-name": "m",
-                                   "x-model-version": "2"}
+                                   "x-model-version": "2", "x-model-role": "champion"}
     assert sent[1]["body"] == b"as the app wrote it!"
 
 
