@@ -7,7 +7,7 @@ says now, or --model-uri), the real project texts of data/labeled_projects.csv:
   MLflow, and our pyfunc model through mlflow.pyfunc.load_model (a DataFrame in, a DataFrame out);
 - over HTTP on 127.0.0.1: `tagifai serve` (1 and 2 workers), plain `mlflow models serve` (1 worker), and a
   hand-written FastAPI + pydantic app (benchmarks/fastapi_app.py, 1 and 2 workers); plus `tagifai serve` with
-  the prediction cache on, reported apart (the headline figures run with it off).
+  the prediction cache on, and with a shadow challenger, reported apart (the headline figures run without).
 
 All servers run at once. The load generator (benchmarks/loadgen.py, its own process) sends the concurrency-1
 requests to all servers in turn, request by request, and runs the concurrency-8 cells one server after another,
@@ -54,7 +54,9 @@ SECTION = "## Serving"
 BATCHES = (1, 10, 100, 1000)
 CONCURRENCY = (1, 8)
 CACHE_SIZE = 4096
-CACHE_BATCHES = (1, 100)  # the cache-on server only runs these
+CACHE_BATCHES = (1, 100)  # the extra servers (cache on, shadow challenger) only run these
+EXTRA_TARGETS = ("tagifai-1-cache", "tagifai-1-shadow")  # reported in tables of their own, not in the headline
+SHADOW_MODEL = "bench-serving"
 HOST = "127.0.0.1"
 
 
@@ -115,6 +117,21 @@ def train(workdir: Path) -> str:
     args = TrainArgs.from_file(config.ARGS_PATH)
     log(f"training with {config.ARGS_PATH}: analyzer={args.analyzer} classifier={args.classifier}")
     return train_and_log(args, experiment_name="bench-serving", run_name="bench").model_uri
+
+
+def register_twice(model_uri: str) -> None:
+    """The trained model as versions 1 (champion) and 2 (challenger) of SHADOW_MODEL, for the shadow server."""
+    from mlflow import MlflowClient
+
+    import mlflow
+
+    client = MlflowClient()
+    client.create_registered_model(SHADOW_MODEL)
+    run_id = mlflow.models.get_model_info(model_uri).run_id
+    for alias in ("champion", "challenger"):
+        version = client.create_model_version(SHADOW_MODEL, model_uri, run_id=run_id,
+                                              model_id=model_uri.removeprefix("models:/"))
+        client.set_registered_model_alias(SHADOW_MODEL, alias, version.version)
 
 
 # --- in-process -----------------------------------------------------------------------------------------------------
@@ -294,7 +311,7 @@ class Target:
         return f"{self.cold_start_s:.1f} s" + (f" (median of {shown})" if len(self.cold_starts) > 1 else "")
 
 
-def targets(model_uri: str, predictor_path: Path, only: set[str] | None) -> list[Target]:
+def targets(model_uri: str, predictor_path: Path, only: set[str] | None, shadow: bool = False) -> list[Target]:
     base = dict(os.environ)
     base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"  # `mlflow models serve` execs uvicorn via bash
     base["PYTHONPATH"] = f"{ROOT}{os.pathsep}{base.get('PYTHONPATH', '')}"
@@ -317,6 +334,11 @@ def targets(model_uri: str, predictor_path: Path, only: set[str] | None) -> list
         str(BIN / "tagifai"), "serve", "--model-uri", model_uri, "--host", HOST, "--port", "{port}",
         "--workers", "1"], {**base, "TAGIFAI_SERVE_CACHE_SIZE": str(CACHE_SIZE)}, "/invocations", "mlflow",
         headline=False))
+    if shadow:  # the same model, registered twice: champion and challenger cost the same
+        out.append(Target("tagifai-1-shadow", "tagifai serve, shadow challenger", 1, [
+            str(BIN / "tagifai"), "serve", "--model-uri", f"models:/{SHADOW_MODEL}@champion", "--challenger",
+            f"models:/{SHADOW_MODEL}@challenger", "--host", HOST, "--port", "{port}", "--workers", "1"], serve_env,
+            "/invocations", "mlflow", headline=False))
     return [t for t in out if only is None or t.name in only]
 
 
@@ -471,6 +493,11 @@ def targets_table(inproc, served, by_name) -> list[tuple[str, str, str, bool]]:
                         f"{ratio:.2f}x ({two['req_per_s']:,.0f} vs {one['req_per_s']:,.0f} req/s; the server got "
                         f"{two['server_cores']:.2f} vs {one['server_cores']:.2f} cores: {per_core:.2f}x per core)",
                         ratio >= 1.7))
+    shadow, alone = find(served, "tagifai serve, shadow challenger", 1, 1, 1), find(served, "tagifai serve", 1, 1, 1)
+    if shadow and alone:
+        ratio = shadow["p50_ms"] / alone["p50_ms"]
+        out.append(("shadow challenger / champion only, 1 row p50, concurrency 1", "<= 1.25x",
+                    f"{ratio:.2f}x ({shadow['p50_ms']:.2f} vs {alone['p50_ms']:.2f} ms)", ratio <= 1.25))
     for name in ("tagifai-1", "tagifai-2"):
         t = by_name.get(name)
         if t and t.process is not None:
@@ -489,7 +516,7 @@ def plots(inproc, served) -> None:
     for ax, conc in zip(axes, CONCURRENCY):
         series = {}
         for r in served:
-            if r["concurrency"] == conc and r["target"] != "tagifai-1-cache":
+            if r["concurrency"] == conc and r["target"] not in EXTRA_TARGETS:
                 series.setdefault(f"{r['stack']}, {r['workers']}w", []).append((r["batch"], r["p50_ms"]))
         if conc == 1:
             for r in inproc:
@@ -510,7 +537,7 @@ def plots(inproc, served) -> None:
     for ax, (batch, key, label) in zip(axes, ((1, "req_per_s", "requests/s"), (1000, "rows_per_s", "rows/s"))):
         series = {}
         for r in served:
-            if r["batch"] == batch and r["target"] != "tagifai-1-cache":
+            if r["batch"] == batch and r["target"] not in EXTRA_TARGETS:
                 series.setdefault(f"{r['stack']}, {r['workers']}w", []).append((r["concurrency"], r[key]))
         for name, points in series.items():
             points.sort()
@@ -584,9 +611,8 @@ def section(info: dict) -> str:
     for r in inproc:
         lines.append(f"| in-process: {r['stack']} | - | {r['batch']} | - | {r['requests']} | {fmt(r['p50_ms'], 3)} | "
                      f"{fmt(r['p99_ms'], 3)} | {fmt(r['req_per_s'], 1)} | {fmt(r['rows_per_s'], 0)} | 0 | - | - | - |")
-    for r in sorted(served, key=lambda r: (r["target"] == "tagifai-1-cache", r["batch"], r["concurrency"],
-                                           r["stack"], r["workers"])):
-        if r["target"] == "tagifai-1-cache":
+    for r in sorted(served, key=lambda r: (r["batch"], r["concurrency"], r["stack"], r["workers"])):
+        if r["target"] in EXTRA_TARGETS:
             continue
         lines.append(f"| {r['stack']} | {r['workers']} | {r['batch']} | {r['concurrency']} | {r['requests']} | "
                      f"{fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['req_per_s'], 1)} | {fmt(r['rows_per_s'], 0)} | "
@@ -643,6 +669,19 @@ def section(info: dict) -> str:
             off = find(served, "tagifai serve", r["batch"], r["concurrency"], 1)
             lines.append(f"| {r['batch']} | {r['concurrency']} | {fmt(off['p50_ms'])} | {fmt(r['p50_ms'])} | "
                          f"{fmt(off['req_per_s'], 1)} | {fmt(r['req_per_s'], 1)} | {r['errors']} |")
+    shadow = [r for r in served if r["target"] == "tagifai-1-shadow"]
+    if shadow:
+        lines += ["", "### Shadow challenger", "",
+                  "`tagifai serve --challenger models:/bench-serving@challenger` (shadow mode, 1 worker): the champion "
+                  "answers, and the challenger (here a second version of the same model, so the same cost) scores "
+                  "every request's rows after the answer is sent, in a thread of the same worker.", "",
+                  "| rows/request | concurrency | p50 ms champion only | p50 ms shadow | x | requests/s champion only "
+                  "| requests/s shadow | x | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in shadow:
+            off = find(served, "tagifai serve", r["batch"], r["concurrency"], 1)
+            lines.append(f"| {r['batch']} | {r['concurrency']} | {fmt(off['p50_ms'])} | {fmt(r['p50_ms'])} | "
+                         f"{r['p50_ms'] / off['p50_ms']:.2f}x | {fmt(off['req_per_s'], 1)} | "
+                         f"{fmt(r['req_per_s'], 1)} | {r['req_per_s'] / off['req_per_s']:.2f}x | {r['errors']} |")
     errors = [r for r in served if r["errors"]]
     if errors:
         lines += ["", "### Errors", ""] + [f"- {r['stack']} {r['workers']}w, batch {r['batch']}, concurrency "
@@ -688,7 +727,7 @@ def main() -> None:
     parser.add_argument("--cold-starts", type=int, default=2, help="starts per server for the cold start [2]")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load generator's HTTP client")
     parser.add_argument("--only", help="comma-separated servers: tagifai-1,tagifai-2,mlflow-1,fastapi-1,fastapi-2,"
-                                       "tagifai-1-cache")
+                                       "tagifai-1-cache,tagifai-1-shadow")
     parser.add_argument("--batches", default="1,10,100,1000", help="rows per request [1,10,100,1000]")
     parser.add_argument("--no-doc", action="store_true", help="print the section, leave docs/ alone")
     args = parser.parse_args()
@@ -710,6 +749,7 @@ def main() -> None:
             mlflow.set_tracking_uri(config.tracking_uri())
         else:
             model_uri = train(workdir)
+            register_twice(model_uri)
         local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(workdir / "model")))
         predictor_path = next(local.rglob("predictor.joblib"))
         predictor = joblib.load(predictor_path)
@@ -724,7 +764,7 @@ def main() -> None:
         levers = bench_levers(str(local), predictor_path, texts, args.lever_seconds) if args.lever_seconds else []
 
         only = set(args.only.split(",")) if args.only else None
-        all_targets = targets(model_uri, predictor_path, only)
+        all_targets = targets(model_uri, predictor_path, only, shadow=not args.model_uri)
         by_name = {t.name: t for t in all_targets}
         for t in all_targets:  # one at a time: cold starts do not compete with each other
             start(t, workdir, texts[0], expected[0])

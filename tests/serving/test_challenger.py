@@ -13,6 +13,7 @@ from harness.ports import wait_for
 from tagifai import config
 from tagifai.data import load_projects
 
+from serving_contract import contract
 from serving_registry import broken_version
 
 pytestmark = pytest.mark.slow
@@ -126,7 +127,9 @@ def test_split_gives_the_challenger_its_share(split):
             assert version == {"champion": "1", "challenger": "2"}[roles[-1]]
     share = roles.count("challenger") / len(roles)
     assert abs(share - SHARE) <= 0.05, share
-    live = {m["role"]: m["live"] for m in split.get("/models").json()["models"]}
+    models = split.get("/models").json()
+    contract("Models").validate(models)
+    live = {m["role"]: m["live"] for m in models["models"]}
     assert live["challenger"]["requests"] + live["champion"]["requests"] >= 1000
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import time
 
 import httpx
-import jsonschema
 import mlflow
 import pytest
 
 from harness.ports import wait_for
-from serving.app import openapi_spec
 
+from serving_contract import contract
 from serving_load import Load
 from serving_registry import broken_version, champion_version
 
@@ -32,12 +31,6 @@ def following(start_server, registry, serve_helpers):
                  "two workers ready")
         wait_for(lambda: len(server.get("/models").json()["workers"]) == 2, 30, "both workers in /models")
         yield server
-
-
-def contract(name: str) -> jsonschema.Draft202012Validator:
-    """A schema of docs/openapi.yaml."""
-    return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
-                                            "components": openapi_spec()["components"]})
 
 
 def served_versions(server) -> set[str]:
