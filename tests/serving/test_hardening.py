@@ -102,7 +102,7 @@ def _samples(text: str, name: str) -> dict[tuple, float]:
 
 def test_metrics_count_requests_by_status_latency_and_rows_with_model_labels(server, identity):
     name, version = identity
-    model = (("model_name", name), ("model_version", version))
+    model = (("model_name", name), ("model_version", version), ("role", "champion"))
     ok_key = tuple(sorted((*model, ("path", "/invocations"), ("status", "200"))))
     bad_key = tuple(sorted((*model, ("path", "/invocations"), ("status", "400"))))
     latency_key = tuple(sorted((*model, ("le", "+Inf"), ("path", "/invocations"))))
