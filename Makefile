@@ -109,3 +109,12 @@ soak: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py
+
+# Hot swaps (issue 16): `tagifai serve --workers 2 --poll-interval 2` under concurrency-8 load, 5 promotions and 5
+# rollbacks, beside a server that never swaps (~4 min; its own throw-away SQLite store, never ./mlflow.db)
+# -> "## Hot swaps" in docs/benchmarks.md, docs/bench_swap.png; exit 1 if a target is missed.
+# BENCH_SWAP_ARGS="--keep": keep the folder; then `--render FOLDER` redraws both from it without a run.
+BENCH_SWAP_ARGS ?=
+.PHONY: bench-swap
+bench-swap: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_swap $(BENCH_SWAP_ARGS)

@@ -32,6 +32,7 @@ class Connection:
                      "Content-Length: ").encode()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_head = b""  # the last response's status line and headers, as received
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):
@@ -39,7 +40,7 @@ class Connection:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=self.limit)
             try:
                 self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
-                head = await self.reader.readuntil(b"\r\n\r\n")
+                head = self.last_head = await self.reader.readuntil(b"\r\n\r\n")
                 break
             except (ConnectionError, asyncio.IncompleteReadError):
                 await self.close()

@@ -103,15 +103,10 @@ class CountingModel:
         return pd.DataFrame(self.predict_records(texts, params))
 
 
-class Guarded(Scorer):
-    def predict(self, texts, params=None):
-        return self.score(texts, params)
-
-
-def guarded(model, cache_size: int, lookups=None) -> Guarded:
+def guarded(model, cache_size: int, lookups=None) -> Scorer:
     metadata = SimpleNamespace(get_params_schema=lambda: SimpleNamespace(params=[SimpleNamespace(name="threshold")]))
     pyfunc = SimpleNamespace(unwrap_python_model=lambda: model, metadata=metadata)
-    return Guarded(pyfunc, max_rows=100, max_text_chars=1000, cache_size=cache_size,
+    return Scorer(pyfunc, max_rows=100, max_text_chars=1000, cache_size=cache_size,
                    on_cache_lookups=None if lookups is None else (lambda h, m: lookups.append((h, m))))
 
 
@@ -125,7 +120,7 @@ def test_cached_answers_equal_fresh_ones_and_repeats_are_scored_once():
     plain, cached = guarded(CountingModel(), 0), guarded(model, 10, lookups)
     batches = [["a", "bb", "a"], ["bb", "ccc"], ["a"], ["ccc", "dddd", "a"]]
     for batch in batches:
-        assert cached.predict(batch) == plain.predict(batch)
+        assert cached.score(batch) == plain.score(batch)
     assert model.asked == ["a", "bb", "ccc", "dddd"]
     assert lookups == [(1, 2), (1, 1), (1, 0), (2, 1)]
 
@@ -133,8 +128,8 @@ def test_cached_answers_equal_fresh_ones_and_repeats_are_scored_once():
 def test_cache_keys_on_the_threshold_too():
     model = CountingModel()
     cached = guarded(model, 10)
-    assert cached.predict(["a"], {"threshold": 0.5})[0]["threshold"] == 0.5
-    assert cached.predict(["a"])[0]["threshold"] is None
+    assert cached.score(["a"], {"threshold": 0.5})[0]["threshold"] == 0.5
+    assert cached.score(["a"])[0]["threshold"] is None
     assert model.asked == ["a", "a"]
 
 
@@ -155,7 +150,7 @@ def test_cache_evicts_the_least_recently_used():
 def test_invalid_input_is_refused_before_the_cache():
     cached = guarded(CountingModel(), 10)
     with pytest.raises(InvalidInputError, match="row 1: field 'text' is empty"):
-        cached.predict(["a", " "])
+        cached.score(["a", " "])
 
 
 def test_a_model_without_records_is_served_uncached():
@@ -165,7 +160,7 @@ def test_a_model_without_records_is_served_uncached():
 
     model = guarded(FrameOnly(), 10)
     assert model.cache is None
-    assert model.predict(["x"]).to_dict(orient="records") == [{"input_text": "x"}]
+    assert model.score(["x"]).to_dict(orient="records") == [{"input_text": "x"}]
 
 
 # --- the request timeout ------------------------------------------------------------------------------------------
