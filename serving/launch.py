@@ -87,9 +87,11 @@ def serve(settings: ServeSettings) -> int:
         return load
 
     first_uri = target.version_uri(identity.version) if target.name else settings.model_uri
-    first = loader("champion")(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"), identity, target.pointer, False)
-    router = Router(ModelSlot(first), ModelSlot(None) if challenger else None, settings.challenger_mode,
-                    settings.challenger_share)
+    # Straight into its slot, never a local name: this frame lives on in every forked worker, and a name here
+    # would keep the first version alive there after it is swapped out.
+    router = Router(ModelSlot(loader("champion")(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"), identity,
+                                                 target.pointer, False)),
+                    ModelSlot(None) if challenger else None, settings.challenger_mode, settings.challenger_share)
     shadow = Shadow(identity.name, settings.shadow_queue) if challenger and settings.challenger_mode == "shadow" else None
     configure_logging()
     status_dir = tempfile.mkdtemp(prefix="tagifai-status-")
