@@ -20,6 +20,7 @@ from serving import metrics
 from serving.errors import handle_error
 from serving.middleware import Hardening
 from serving.parsing import parse_request
+from serving.predictions import add_prediction_routes, prediction_reader
 from serving.responses import predictions_json
 from serving.scoring import Scorer
 from serving.settings import ServeSettings
@@ -72,6 +73,7 @@ def create_routes(scorer: Scorer, settings: ServeSettings, identity: ModelIdenti
         return Response(answer, media_type=JSON)
 
     add_health_routes(app, identity)
+    add_prediction_routes(app, prediction_reader(settings.prediction_store), lambda: (identity.name, identity.version))
     return app
 
 

@@ -100,7 +100,8 @@ def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
     else:
         status, code, message = 500, "INTERNAL_ERROR", INTERNAL_MESSAGE
     if status >= 500 and not isinstance(exc, RequestTimeoutError):
-        message = INTERNAL_MESSAGE
+        # A 5xx's own text may name internals (hosts, paths); an error may carry a fixed one made to be shown.
+        message = getattr(exc, "public_message", None) or INTERNAL_MESSAGE
     body = json.dumps({"error_code": code, "message": message, "request_id": request_id}).encode()
     return status, body
 

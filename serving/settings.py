@@ -43,6 +43,8 @@ class ServeSettings:
     allow_local_model: bool = field(default_factory=lambda: _env("allow_local_model", False, bool))
     # Answers kept per worker for repeated texts (LRU); 0 = off. Benchmarks: docs/benchmarks.md#serving.
     cache_size: int = field(default_factory=lambda: _env("cache_size", 0, int))
+    # The store `tagifai batch-score` writes (SQLAlchemy URL): GET /predictions answers from it; None = no store.
+    prediction_store: str | None = field(default_factory=lambda: _env("prediction_store", None) or None)
 
     def __post_init__(self) -> None:
         for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):

@@ -7,8 +7,8 @@ from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.errors import StaleLookupError, describe
-from batch.errors import StoreError
+from app.errors import describe
+from batch.errors import StalePredictionError, StoreError
 from registry.errors import PromotionRefusedError, RegistryError, UnknownArgError
 from tagifai.errors import DataValidationError, InvalidArgsError, TagifaiError
 from tracking.errors import PermissionDeniedError
@@ -21,7 +21,7 @@ from tracking.errors import PermissionDeniedError
     (StoreError("the store does not exist"), 2),
     (RegistryError("no champion"), 1),
     (PromotionRefusedError("worse than the champion"), 1),
-    (StaleLookupError("stale"), 3),
+    (StalePredictionError("stale"), 3),
 ])
 def test_each_error_carries_its_exit_code(error: TagifaiError, code: int):
     assert describe(error) == (str(error), code)
