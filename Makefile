@@ -109,3 +109,8 @@ soak: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py
+
+# A Spark standalone master + one worker (2 cores) on 127.0.0.1, until Ctrl-C; prints the spark-submit line.
+.PHONY: spark-cluster
+spark-cluster: $(STAMP)
+	$(BIN)/python scripts/spark_cluster.py
