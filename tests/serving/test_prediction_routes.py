@@ -120,3 +120,12 @@ def test_answers_and_examples_satisfy_the_contract(served):
     check("Error", served.get("/predictions/9").json())
     for path, name in (("/predictions/{id}", "StoredPrediction"), ("/predictions", "PredictionBatch")):
         check(name, spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["example"])
+
+
+def test_a_store_url_that_can_never_work_fails_at_start():
+    from batch.errors import StoreError
+
+    with pytest.raises(StoreError, match="is not usable"):
+        prediction_reader("mysql://user@127.0.0.1/preds")
+    with pytest.raises(StoreError, match="is not usable"):
+        prediction_reader("not a url")
