@@ -549,10 +549,10 @@ Raw numbers (every run, CPU per phase and per process class, load averages): doc
 """ + NOTES
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace our section (up to the next '## ' heading) or append it; other sections are left alone."""
+def write_section(path: Path, text: str, heading: str = SECTION) -> None:
+    """Replace the section `heading` (up to the next '## ' heading) or append it; other sections are left alone."""
     current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):
         updated = pattern.sub(lambda _: text.rstrip() + "\n\n", current, count=1)
     else:
