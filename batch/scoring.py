@@ -7,6 +7,7 @@ import logging
 import math
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,7 +113,9 @@ def ship_model(spark: SparkSession, model: ResolvedModel) -> tuple[str, bool]:
     local = mlflow.artifacts.download_artifacts(model.uri, dst_path=tempfile.mkdtemp(prefix="tagifai-batch-model-"))
     if is_local_master(spark.sparkContext.master):
         return local, False
-    archive = shutil.make_archive(tempfile.mkdtemp(prefix="tagifai-batch-zip-") + "/model", "zip", local)
+    # A name of its own: SparkContext.addFile refuses a second, different file under a name it already has.
+    name = f"tagifai-model-{model.name}-{model.version}-{uuid.uuid4().hex[:8]}"
+    archive = shutil.make_archive(f"{tempfile.mkdtemp(prefix='tagifai-batch-zip-')}/{name}", "zip", local)
     spark.sparkContext.addFile(archive)
     return archive, True
 

@@ -64,6 +64,17 @@ class RequestTimeoutError(TagifaiError):
         super().__init__("request took longer than the server's time limit")
 
 
+class NoPredictionStoreError(TagifaiError):
+    """GET /predictions on a server started without `--prediction-store`."""
+
+    http_status = 404
+    error_code = "NO_PREDICTION_STORE"
+
+    def __init__(self):
+        super().__init__("this server has no prediction store: start it with `tagifai serve --prediction-store "
+                         "URI` (or TAGIFAI_SERVE_PREDICTION_STORE) to answer stored predictions")
+
+
 class HTTPError(TagifaiError):
     """An HTTP-level refusal from the framework (unknown path, wrong method, ...), with its status."""
 

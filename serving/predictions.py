@@ -19,19 +19,11 @@ from fastapi.responses import JSONResponse
 
 from batch.errors import PredictionNotFoundError, StalePredictionError
 from batch.lookup import MAX_IDS, LookupResult, PredictionReader, answer, normalise_request_id
-from tagifai.errors import InputTooLargeError, InvalidUsageError, TagifaiError
+from serving.errors import NoPredictionStoreError
+from tagifai.errors import InputTooLargeError, InvalidUsageError
 
 MAX_ID_CHARS = 256
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
-
-class NoPredictionStoreError(TagifaiError):
-    http_status = 404
-    error_code = "NO_PREDICTION_STORE"
-
-    def __init__(self):
-        super().__init__("this server has no prediction store: start it with `tagifai serve --prediction-store "
-                         "URI` (or TAGIFAI_SERVE_PREDICTION_STORE) to answer stored predictions")
 
 
 def prediction_reader(store_url: str | None) -> PredictionReader | None:
