@@ -104,14 +104,16 @@ def test_scores_every_row_or_rejects_it_and_records_the_run(spark, dirty_csv, sq
 
 
 def test_mlflow_spark_udf_still_scores_our_model_like_the_job(spark, clean_csv, sqlite_url, model_name, tmp_path):
-    """Users may call `mlflow.pyfunc.spark_udf` on the model themselves: it answers what the job stores."""
+    """Users may call `mlflow.pyfunc.spark_udf` on the model themselves (the job's scorer="spark_udf"): it answers
+    what the in-process pyfunc (and so the job's own scorer, test above) answers."""
     result = run_job(clean_csv, tmp_path / "out", champion(model_name), sqlite_url, spark=spark, scorer="spark_udf")
-    job = pd.read_parquet(run_job(clean_csv, tmp_path / "out2", champion(model_name), sqlite_url,
-                                  spark=spark).predictions_path).sort_values("id")
     udf = pd.read_parquet(result.predictions_path).sort_values("id")
-    assert len(job) == len(udf) == 1000
-    assert job["predicted_tag"].tolist() == udf["predicted_tag"].tolist()
-    assert job["confidence"].round(9).tolist() == udf["confidence"].round(9).tolist()
+    frame = pd.read_csv(clean_csv).astype({"id": str}).set_index("id").loc[udf["id"]]
+    expected = mlflow.pyfunc.load_model(f"models:/{model_name}/1").predict(
+        pd.DataFrame({"text": (frame["title"].fillna("") + " " + frame["description"].fillna("")).tolist()}))
+    assert len(udf) == 1000
+    assert udf["predicted_tag"].tolist() == expected["predicted_tag"].tolist()
+    assert udf["confidence"].round(9).tolist() == expected["confidence"].round(9).tolist()
 
 
 def test_a_local_session_runs_its_jvm_with_the_c1_jit_only(spark):
