@@ -134,7 +134,12 @@ class PredictionReader:
 
     def _rows(self, query, params: dict) -> list:
         try:
-            with self.engine.connect() as conn:
+            engine = self.engine  # e.g. the SQLite file is not there (yet): tried again on the next look-up
+        except StoreError as exc:
+            logger.warning("%s", exc)
+            raise
+        try:
+            with engine.connect() as conn:
                 return conn.execute(query, params).all()
         except SQLAlchemyError as exc:
             try:

@@ -43,6 +43,12 @@ logger = logging.getLogger("bench_batch")
 NOTES = """
 ### Where the Spark job's time goes (profiled once, 2026-11-26, 200,000 rows, same machine, load 3-7)
 
+Profiled when the job still scored with `spark_udf` (its "before" figures are in the fixed-cost table above). Since
+then the job scores with `mapInPandas` and a per-process model cache (batch.worker): the per-task reload below is
+gone, the requirements check is made once on the driver, and the struct conversion of the result is gone; each
+worker still imports MLflow and scikit-learn and loads the model once (~0.6 + ~0.7 CPU-s measured in a bare process,
+plus its first prediction), which is most of what the "after" fixed cost is.
+
 Measured with Spark's event log (task times, JVM task CPU), per-thread CPU of the JVM from /proc, CPU per process
 class (driver / JVM / Python workers) per phase, the `perf` UDF profiler and the same steps in a bare process:
 

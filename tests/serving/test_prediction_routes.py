@@ -105,11 +105,12 @@ def test_without_a_store_the_routes_say_how_to_configure_one():
 
 
 def test_answers_and_examples_satisfy_the_contract(served):
+    from pathlib import Path
+
     import jsonschema
+    import yaml
 
-    from serving.app import openapi_spec
-
-    spec = openapi_spec()
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
 
     def check(name, value):
         jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
@@ -129,3 +130,21 @@ def test_a_store_url_that_can_never_work_fails_at_start():
         prediction_reader("mysql://user@127.0.0.1/preds")
     with pytest.raises(StoreError, match="is not usable"):
         prediction_reader("not a url")
+
+
+def test_a_store_that_is_not_there_yet_is_a_503_then_answers_once_written(tmp_path):
+    url = f"sqlite:///{tmp_path / 'later.db'}"
+    app = FastAPI()
+    app.add_exception_handler(TagifaiError, handle_error)
+    add_prediction_routes(app, prediction_reader(url), lambda: ("tagifai", "1"))
+    client = TestClient(app)
+    down = client.get("/predictions/1")
+    assert down.status_code == 503 and down.json()["error_code"] == "STORE_UNAVAILABLE"
+    assert str(tmp_path) not in down.text and not (tmp_path / "later.db").exists()  # nothing created, no path shown
+    eng = store.engine(url)
+    with store.Publication(eng, "run") as publication:
+        publication.load([{"id": "1", "model_name": "tagifai", "model_version": 1, "predicted_tag": "mlops",
+                           "confidence": 0.5, "scored_at": T1}])
+        publication.publish()
+    eng.dispose()
+    assert client.get("/predictions/1").json()["predicted_tag"] == "mlops"
