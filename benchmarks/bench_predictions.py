@@ -42,7 +42,8 @@ from harness.stats import latency_summary  # noqa: E402
 DOCS = ROOT / "docs"
 SECTION = "## Stored predictions over HTTP"
 BIN = Path(sys.executable).parent
-ROUNDS = 4
+WARMUP = 5  # untimed requests per connection and slice (a new connection's first answers are slower)
+ROUNDS = 16  # short slices, alternating lookups and invocations: a burst of load elsewhere hits both alike
 logger = logging.getLogger("bench_predictions")
 
 
@@ -117,7 +118,7 @@ def build_postgres(url: str, rows: list[tuple]) -> float:
 
 async def closed_loop(port: int, requests: list, concurrency: int, seconds: float) -> dict:
     """`concurrency` keep-alive connections, each sending its next request when the previous answer came, for
-    `seconds` (after 20 untimed requests each). A request is ("GET", path) or ("POST", body)."""
+    `seconds` (after WARMUP untimed requests each). A request is ("GET", path) or ("POST", body)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(10**9))
@@ -126,7 +127,7 @@ async def closed_loop(port: int, requests: list, concurrency: int, seconds: floa
         nonlocal errors
         conn = Connection("127.0.0.1", port)
         try:
-            for _ in range(20):
+            for _ in range(WARMUP):
                 await send(conn, requests[next(counter) % len(requests)])
             deadline = time.perf_counter() + seconds
             while time.perf_counter() < deadline:
@@ -246,7 +247,7 @@ drawn with replacement from data/labeled_projects.csv, fixed seed). **The store 
 (sqlite3 `executemany` / PostgreSQL `COPY`: {builds}), not through Spark: this measures the read path; every row
 holds the model's own prediction for its text (checked: the stored and the invoked tag agree on 50 ids:
 {'yes' if agree else 'NO'}). Each cell: {r['seconds']:g} s closed loop of keep-alive connections (harness.http),
-random ids, after 20 untimed requests per connection, lookups and invocations interleaved in 4 rounds; `/invocations` gets the same ids' texts, one row a request.
+random ids, lookups and invocations alternating in 16 slices (5 untimed requests per connection each); `/invocations` gets the same ids' texts, one row a request.
 The client runs on the same 2 cores as the server.
 
 | store | concurrency | GET /predictions/{{id}} p50 / p99 ms | POST /invocations p50 / p99 ms | invoke / lookup (p50 / p99) | req/s lookup / invoke | server CPU ms per request lookup / invoke | errors |
