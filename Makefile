@@ -62,10 +62,15 @@ batch-score: $(STAMP)
 	$(BIN)/tagifai batch-score --input $(BATCH_INPUT) --output $(BATCH_OUTPUT) --model-uri $(MODEL_URI) \
 		--store $(STORE) --master '$(SPARK_MASTER)'
 
-# >= 200k rows: Spark local[2] vs in-process pandas, store writes, lookup p50 -> docs/benchmarks.md, docs/bench_batch.png
+# >= 200k rows: Spark local[2] vs in-process pandas, the scoring stage's fixed cost before (spark_udf) and after
+# (model once per worker), store writes, lookup p50 -> "## Batch scoring" in docs/benchmarks.md, docs/bench_batch.png;
+# then GET /predictions/{id} vs /invocations on a 1M-row SQLite and PostgreSQL store -> "## Stored predictions over
+# HTTP", docs/bench_predictions.png
 BENCH_BATCH_ARGS ?= --repeat 2 --also-rows 1000000
+BENCH_PREDICTIONS_ARGS ?=
 bench-batch: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py $(BENCH_BATCH_ARGS)
+	$(BIN)/python benchmarks/bench_predictions.py $(BENCH_PREDICTIONS_ARGS)
 
 # Team tracking server (docs/team.md): settings from ENV_FILE (documented in .env.example).
 ENV_FILE ?= .env
@@ -118,3 +123,8 @@ BENCH_SWAP_ARGS ?=
 .PHONY: bench-swap
 bench-swap: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_swap $(BENCH_SWAP_ARGS)
+
+# A Spark standalone master + one worker (2 cores) on 127.0.0.1, until Ctrl-C; prints the spark-submit line.
+.PHONY: spark-cluster
+spark-cluster: $(STAMP)
+	$(BIN)/python scripts/spark_cluster.py

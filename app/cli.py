@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from app.errors import ErrorBoundary, GateRefusedError, LookupMissError, StaleLookupError, UsageError
+from app.errors import ErrorBoundary, GateRefusedError, UsageError
 from app.users import users_app
 from tagifai import config
 
@@ -176,6 +176,8 @@ def serve(
     auth_token_file: Optional[str] = typer.Option(
         None, help="Require 'Authorization: Bearer <token>' on every route but the probes and /metrics; the file "
                    "holds one token per line, or name:token [default: no authentication]."),
+    prediction_store: Optional[str] = typer.Option(
+        None, help="Prediction store URL (what batch-score writes): GET /predictions answers from it [default: none]."),
 ) -> None:
     """Serve a model: MLflow's scoring protocol (POST /invocations), hardened (limits, JSON errors, /metrics),
     following its alias in the registry, with its args and performance at GET /args and /performance.
@@ -247,14 +249,12 @@ def lookup(
     allow_stale: bool = typer.Option(False, "--allow-stale", help="Return another version's prediction anyway."),
 ) -> None:
     """The stored prediction for ID (JSON). Exit 1: none stored; 3: only another version's (stale)."""
+    from batch.lookup import answer
     from batch.lookup import lookup as do_lookup
 
     _init_tracking()
     result = do_lookup(id_, store, model_uri)
-    if result.status == "missing":
-        raise LookupMissError(result.message())
-    if result.stale and not allow_stale:
-        raise StaleLookupError(f"{result.message()} (--allow-stale returns it anyway)")
+    answer(result, allow_stale, "--allow-stale")  # the same rule as GET /predictions/{id}: refuses or returns
     if result.stale:
         typer.secho(f"warning: {result.message()}", fg=typer.colors.YELLOW, err=True)
     _echo_json(result.to_dict())

@@ -19,16 +19,6 @@ from tracking.remote import server_error
 MAX_MESSAGE_CHARS = 2000
 
 
-class LookupMissError(TagifaiError):
-    """`tagifai lookup ID`: nothing is stored for ID."""
-
-
-class StaleLookupError(TagifaiError):
-    """`tagifai lookup ID`: only another version's prediction is stored (and --allow-stale was not given)."""
-
-    exit_code = 3
-
-
 class GateRefusedError(TagifaiError):
     """`tagifai gate`: the model fails the promotion gate."""
 

@@ -114,6 +114,7 @@ def run_job(
     experiment_name: str = config.BATCH_EXPERIMENT_NAME,
     before_commit: Callable[[], None] | None = None,
     progress_interval: float = 5.0,
+    scorer: str = "worker_cache",
 ) -> JobResult:
     """Score `input_path` with the model `model_uri` points to now.
 
@@ -121,6 +122,8 @@ def run_job(
     `partitions`: Spark partitions and scoring tasks (default: 4 per core to split, then
     `scoring.scoring_tasks` to score).
     `before_commit` runs inside the store transaction, after the upsert; if it raises, nothing is committed.
+    `scorer`: "worker_cache" (the model loaded once per Python worker) or "spark_udf" (MLflow's; the benchmark's
+    comparison).
     """
     laps = _Laps()
     started = time.perf_counter()
@@ -156,7 +159,8 @@ def run_job(
             with laps("split"):
                 raw = spark_io.read_input(spark, input_path, fmt)
                 layout = inputs.resolve_layout(c for c in raw.columns if c != inputs.SOURCE)
-                data = scoring.split(spark_io.select_layout(raw, layout), layout, split_partitions)
+                data = scoring.split(spark_io.select_layout(raw, layout), layout, split_partitions,
+                                     raw.schema[inputs.ID].dataType)
             tasks = partitions or scoring.scoring_tasks(data.rows_to_score, parallelism, split_partitions)
             mlflow.log_params({"spark_master": spark.sparkContext.master, "partitions": split_partitions,
                                "scoring_tasks": tasks})
@@ -168,7 +172,7 @@ def run_job(
                 scoring.write_rejects(data, rejects_path)
             with laps("scoring"):
                 scoring.write_predictions(spark, data, model, predictions_path, datetime.now(timezone.utc), tasks,
-                                          progress_interval)
+                                          progress_interval, scorer)
             with laps("publish"), store.Publication(engine, run.info.run_id) as publication:
                 for chunk in scoring.iter_written(spark, predictions_path):
                     publication.load(chunk)

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 TABLE = "predictions"
 KEY = ("id", "model_name", "model_version")
 VALUES = ("predicted_tag", "confidence", "scored_at", "run_id")
+CONNECT_TIMEOUT_S = 5
 
 
 def _columns(keyed: bool) -> list[Column]:
@@ -55,11 +56,20 @@ def redact(url: str) -> str:
         return "<unparseable store URL>"
 
 
-def engine(url: str, must_exist: bool = False) -> Engine:
-    """`must_exist`: for readers, a SQLite file that is not there is an error (connecting would create it)."""
+def engine(url: str, must_exist: bool = False, pool_pre_ping: bool | None = None,
+           pool_size: int | None = None) -> Engine:
+    """`must_exist`: for readers, a SQLite file that is not there is an error (connecting would create it).
+    `pool_pre_ping` (default: PostgreSQL only): test a pooled connection before use, so a store that restarted
+    costs one reconnect instead of one failed request. `pool_size`: connections kept open (readers)."""
+    postgres = url.startswith(("postgresql", "postgres:"))
+    options: dict = {"pool_pre_ping": postgres if pool_pre_ping is None else pool_pre_ping}
+    if pool_size is not None:
+        options.update(pool_size=pool_size, max_overflow=pool_size)
+    if postgres:
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}  # a store that is down: fail, not hang
     try:
         # database_uri: a plain postgresql:// gets the installed driver (psycopg2), not SQLAlchemy's psycopg 3.
-        eng = create_engine(database_uri(url), pool_pre_ping=url.startswith(("postgresql", "postgres:")))
+        eng = create_engine(database_uri(url), **options)
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"store URL '{redact(url)}' is not usable: {exc}") from None
     database = eng.url.database
@@ -82,10 +92,10 @@ def ensure_table(eng: Engine) -> None:
     try:
         metadata.create_all(eng, tables=[predictions], checkfirst=True)
     except SQLAlchemyError as exc:
-        raise StoreError(f"store '{redact(str(eng.url))}' cannot be used: {_reason(exc)}") from None
+        raise StoreError(f"store '{redact(str(eng.url))}' cannot be used: {reason(exc)}") from None
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def reason(exc: SQLAlchemyError) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
@@ -118,7 +128,7 @@ class Publication:
         try:
             self.staging.drop(self.engine, checkfirst=True)
         except SQLAlchemyError as drop_exc:  # never hide the job's own error behind this one
-            logger.warning("could not drop staging table %s: %s", self.staging.name, _reason(drop_exc))
+            logger.warning("could not drop staging table %s: %s", self.staging.name, reason(drop_exc))
 
     def load(self, rows: Iterable[dict]) -> int:
         """Append rows (dicts with KEY + predicted_tag, confidence, scored_at) to staging; own transaction."""

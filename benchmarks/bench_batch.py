@@ -43,6 +43,12 @@ logger = logging.getLogger("bench_batch")
 NOTES = """
 ### Where the Spark job's time goes (profiled once, 2026-11-26, 200,000 rows, same machine, load 3-7)
 
+Profiled when the job still scored with `spark_udf` (its "before" figures are in the fixed-cost table above). Since
+then the job scores with `mapInPandas` and a per-process model cache (batch.worker): the per-task reload below is
+gone, the requirements check is made once on the driver, and the struct conversion of the result is gone; each
+worker still imports MLflow and scikit-learn and loads the model once (~0.6 + ~0.7 CPU-s measured in a bare process,
+plus its first prediction), which is most of what the "after" fixed cost is.
+
 Measured with Spark's event log (task times, JVM task CPU), per-thread CPU of the JVM from /proc, CPU per process
 class (driver / JVM / Python workers) per phase, the `perf` UDF profiler and the same steps in a bare process:
 
@@ -92,6 +98,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--postgres", default=os.environ.get("TAGIFAI_BENCH_PG_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"),
                         help="Admin URL of a PostgreSQL server for the store-write comparison ('' to skip).")
+    parser.add_argument("--fixed-rows", type=int, default=2_000,
+                        help="Rows of the small run that measures each scorer's fixed cost (0: skip; and the "
+                             "spark_udf comparison with it).")
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
     return parser.parse_args()
@@ -301,19 +310,21 @@ def scaling_ceiling(model_uri: str, input_dir: Path, rows: int = 40_000) -> dict
     return {"rows_per_process": runs[0]["rows_per_process"], "runs": runs, "ratio": runs[1]["rows_per_s"] / single}
 
 
-def _run_job_in_child(model_uri: str, input_dir: Path, out: Path, store_url: str, master: str) -> dict:
+def _run_job_in_child(model_uri: str, input_dir: Path, out: Path, store_url: str, master: str,
+                      scorer: str = "worker_cache") -> dict:
     """In a fresh interpreter: a cold JVM and cold Python workers, like `tagifai batch-score`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow.store", "urllib3", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from batch.job import run_job
 
-    result = run_job(input_dir, out, model_uri, store_url, master, progress_interval=10.0)
+    result = run_job(input_dir, out, model_uri, store_url, master, progress_interval=10.0, scorer=scorer)
     return {"rows_in": result.rows_in, "rows_out": result.rows_out, "seconds": result.seconds,
             "windows": result.windows, "run_id": result.run_id}
 
 
-def spark_job(model_uri: str, input_dir: Path, out: Path, store_url: str, master: str) -> dict:
+def spark_job(model_uri: str, input_dir: Path, out: Path, store_url: str, master: str,
+              scorer: str = "worker_cache") -> dict:
     """The whole job in a child process; its scoring stage's CPU (driver, JVM, Python workers) sampled from
     here. time.perf_counter is CLOCK_MONOTONIC on Linux, so the child's phase windows are on our clock."""
     import multiprocessing
@@ -321,7 +332,7 @@ def spark_job(model_uri: str, input_dir: Path, out: Path, store_url: str, master
 
     load_before = os.getloadavg()[0]
     with CpuSampler() as sampler, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        result = pool.submit(_run_job_in_child, model_uri, input_dir, out, store_url, master).result()
+        result = pool.submit(_run_job_in_child, model_uri, input_dir, out, store_url, master, scorer).result()
     s, rows = result["seconds"], result["rows_out"]
     windows = result.pop("windows")
     by_class = sampler.cpu_by_class(*windows["scoring"])
@@ -332,8 +343,27 @@ def spark_job(model_uri: str, input_dir: Path, out: Path, store_url: str, master
         "scoring_cores_used": scoring_cpu / s["scoring"],
         "scoring_rows_per_s": rows / s["scoring"], "store_rows_per_s": rows / s["store_write"],
         "publish_rows_per_s": rows / s["publish"], "job_rows_per_s": rows / s["total"],
-        "load_before": load_before,
+        "load_before": load_before, "scorer": scorer,
     }
+
+
+def fixed_cost(model_uri: str, workdir: Path, master: str, small_rows: int, big_runs: dict[str, dict]) -> dict:
+    """Per scorer: the scoring stage's CPU on a `small_rows` input (cold processes, like every run) and the
+    straight line through it and the scorer's 200k-row run: CPU = fixed + rows x per-row."""
+    small_input = synthesise(small_rows, workdir / "input-small")
+    found = {}
+    for scorer, big in big_runs.items():
+        small = spark_job(model_uri, small_input, workdir / f"out-small-{scorer}", f"sqlite:///{workdir / f'small-{scorer}.db'}",
+                          master, scorer)
+        per_row = (big["scoring_cpu_s"] - small["scoring_cpu_s"]) / (big["rows_out"] - small["rows_out"])
+        found[scorer] = {"small_rows": small["rows_out"], "small_scoring_cpu_s": small["scoring_cpu_s"],
+                         "small_scoring_s": small["seconds"]["scoring"], "small_cpu_by_class": small["scoring_cpu_by_class"],
+                         "big_rows": big["rows_out"], "big_scoring_cpu_s": big["scoring_cpu_s"],
+                         "per_row_cpu_us": per_row * 1e6, "fixed_cpu_s": small["scoring_cpu_s"] - per_row * small["rows_out"],
+                         "big_scoring_rows_per_s": big["scoring_rows_per_s"]}
+        logger.info("fixed cost %s: %.2f CPU-s fixed, %.1f CPU-us per row", scorer, found[scorer]["fixed_cpu_s"],
+                    found[scorer]["per_row_cpu_us"])
+    return found
 
 
 def store_write_rate(store_url: str, predictions_dir: str) -> dict:
@@ -517,9 +547,9 @@ What each side includes:
 - *pandas job*: the Spark job's own work in this one process: read the input Parquet, split off rejects (the same
   batch.inputs rules), load the model, score, write the predictions Parquet. Imports already done, no JVM, no MLflow
   run, no store.
-- *Spark scoring stage*: from `spark_udf` creation on the driver (it downloads the model) to the predictions
-  Parquet committed: Python workers importing MLflow and scikit-learn and loading the model (once per task; a
-  reused worker's reload is ~0.1 s), reading the cached split, Arrow both ways, the struct result, Parquet write.
+- *Spark scoring stage*: from the model download on the driver to the predictions Parquet committed: Python
+  workers importing MLflow and scikit-learn and loading the model (once per worker process, batch.worker; with
+  `spark_udf`, the comparison below, once per task), reading the cached split, Arrow both ways, Parquet write.
 - *Spark end-to-end*: process start to committed store (JVM start, read + split, rejects, scoring, store publish,
   MLflow run).
 
@@ -543,16 +573,35 @@ CPU per row, Spark scoring stage / pandas: {cpu_ratio:.2f} (best runs, {s['rows_
 cores the stage could reach at most about 2 / {cpu_ratio:.2f} = {2 / cpu_ratio:.2f}x the pandas rate at
 {s['rows_in']:,} rows.{fixed} {window}
 
+{fixed_text(r)}
 ![batch benchmark](bench_batch.png)
 
 Raw numbers (every run, CPU per phase and per process class, load averages): docs/bench_batch.json.
 """ + NOTES
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace our section (up to the next '## ' heading) or append it; other sections are left alone."""
+def fixed_text(r: dict) -> str:
+    """Before (spark_udf: the model loaded in every task) / after (once per Python worker), as measured."""
+    f = r.get("fixed")
+    if not f:
+        return ""
+    u, w, udf_run = f["spark_udf"], f["worker_cache"], f["spark_udf_run"]
+    pandas_rate = r["pandas"]["rows_per_s"]
+    return f"""
+**Fixed cost, before and after** (scoring stage, CPU = fixed + rows x per-row through a {u['small_rows']:,}-row and
+the {u['big_rows']:,}-row run of each scorer, every run a cold process):
+
+| scorer | fixed CPU-s | CPU-µs per row | {u['small_rows']:,}-row stage: CPU-s (driver + JVM + Python workers), s | {u['big_rows']:,} rows: scoring rows/s, Spark / pandas |
+|---|---|---|---|---|
+| before: `mlflow.pyfunc.spark_udf` (model loaded in every task) | {u['fixed_cpu_s']:.1f} | {u['per_row_cpu_us']:.0f} | {u['small_scoring_cpu_s']:.1f} ({_cls(u['small_cpu_by_class'])}), {u['small_scoring_s']:.1f} s | {udf_run['scoring_rows_per_s']:,.0f}, **{udf_run['scoring_rows_per_s'] / pandas_rate:.2f}x** |
+| after: `mapInPandas`, model once per Python worker (batch.worker) | {w['fixed_cpu_s']:.1f} | {w['per_row_cpu_us']:.0f} | {w['small_scoring_cpu_s']:.1f} ({_cls(w['small_cpu_by_class'])}), {w['small_scoring_s']:.1f} s | {w['big_scoring_rows_per_s']:,.0f}, **{w['big_scoring_rows_per_s'] / pandas_rate:.2f}x** |
+"""
+
+
+def write_section(path: Path, text: str, heading: str = SECTION) -> None:
+    """Replace the section `heading` (up to the next '## ' heading) or append it; other sections are left alone."""
     current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):
         updated = pattern.sub(lambda _: text.rstrip() + "\n\n", current, count=1)
     else:
@@ -591,6 +640,15 @@ def main() -> int:
                                "load": os.getloadavg()[0], "store_url": store_url, "out": str(workdir / f"out-{i}")})
             logger.info("spark run %d: %.0f rows/s scoring, end-to-end %.1f s", i + 1,
                         spark_runs[-1]["scoring_rows_per_s"], spark_runs[-1]["seconds"]["total"])
+        fixed = None
+        if args.fixed_rows:  # before (spark_udf) / after (the model once per worker): one 200k run of spark_udf
+            udf_run = {**spark_job(model_uri, input_dir, workdir / "out-udf", f"sqlite:///{workdir / 'udf.db'}",
+                                   args.master, "spark_udf"), "load": os.getloadavg()[0]}
+            logger.info("spark_udf run: %.0f rows/s scoring", udf_run["scoring_rows_per_s"])
+            best = max(spark_runs, key=lambda r: r["scoring_rows_per_s"])
+            fixed = fixed_cost(model_uri, workdir, args.master, args.fixed_rows,
+                               {"spark_udf": udf_run, "worker_cache": best})
+            fixed["spark_udf_run"] = udf_run
         ceiling = scaling_ceiling(model_uri, input_dir)
         logger.info("2 processes / 1 process on this machine now: %.2fx", ceiling["ratio"])
         pandas_best = max(pandas_runs, key=lambda r: r["rows_per_s"])
@@ -639,7 +697,7 @@ def main() -> int:
             "speedup": spark_best["scoring_rows_per_s"] / pandas_best["rows_per_s"],
             "speedup_with_load": spark_best["scoring_rows_per_s"] / max(r["rows_per_s_with_load"] for r in pandas_runs),
             "speedup_median": median(spark_runs, "scoring_rows_per_s") / median(pandas_runs, "rows_per_s"),
-            "scale": scale, "command": " ".join(["benchmarks/bench_batch.py", *sys.argv[1:]]),
+            "scale": scale, "command": " ".join(["benchmarks/bench_batch.py", *sys.argv[1:]]), "fixed": fixed,
         }
         args.docs.mkdir(parents=True, exist_ok=True)
         (args.docs / "bench_batch.json").write_text(json.dumps(results, indent=2, default=str) + "\n")

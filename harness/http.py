@@ -19,8 +19,8 @@ TRANSPORT_ERRORS = (OSError, http.client.HTTPException)
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection: POST a body, read the status and the body (Content-Length, chunked,
-    or up to the close).
+    """One keep-alive HTTP/1.1 connection: POST a body (or GET a path), read the status and the body
+    (Content-Length, chunked, or up to the close).
 
     `reconnect`: a keep-alive connection the server closed before answering is opened again once (the load
     generator); without it a lost connection raises (the soak counts it as an error)."""
@@ -35,11 +35,18 @@ class Connection:
         self.last_head = b""  # the last response's status line and headers, as received
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
+        return await self._exchange(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """GET `path` on the same keep-alive connection (e.g. /predictions/42)."""
+        return await self._exchange(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):
             if self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=self.limit)
             try:
-                self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+                self.writer.write(request)
                 head = self.last_head = await self.reader.readuntil(b"\r\n\r\n")
                 break
             except (ConnectionError, asyncio.IncompleteReadError):

@@ -26,6 +26,7 @@ from serving.errors import handle_error
 from serving.middleware import Hardening
 from serving.parsing import parse_request
 from serving.resources import SERVICE, add_resource_routes
+from serving.predictions import add_prediction_routes, prediction_reader
 from serving.responses import predictions_json
 from serving.scoring import Scorer
 from serving.routing import Router
@@ -96,6 +97,8 @@ def create_routes(router: Router, settings: ServeSettings, models: Callable[[], 
 
     add_resource_routes(app, models)
     add_health_routes(app, slot)
+    add_prediction_routes(app, prediction_reader(settings.prediction_store),
+                          lambda: (slot.current.identity.name, slot.current.identity.version))  # the champion now
     return app
 
 

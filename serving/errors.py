@@ -64,6 +64,17 @@ class RequestTimeoutError(TagifaiError):
         super().__init__("request took longer than the server's time limit")
 
 
+class NoPredictionStoreError(TagifaiError):
+    """GET /predictions on a server started without `--prediction-store`."""
+
+    http_status = 404
+    error_code = "NO_PREDICTION_STORE"
+
+    def __init__(self):
+        super().__init__("this server has no prediction store: start it with `tagifai serve --prediction-store "
+                         "URI` (or TAGIFAI_SERVE_PREDICTION_STORE) to answer stored predictions")
+
+
 class HTTPError(TagifaiError):
     """An HTTP-level refusal from the framework (unknown path, wrong method, ...), with its status."""
 
@@ -100,7 +111,8 @@ def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
     else:
         status, code, message = 500, "INTERNAL_ERROR", INTERNAL_MESSAGE
     if status >= 500 and not isinstance(exc, RequestTimeoutError):
-        message = INTERNAL_MESSAGE
+        # A 5xx's own text may name internals (hosts, paths); an error may carry a fixed one made to be shown.
+        message = getattr(exc, "public_message", None) or INTERNAL_MESSAGE
     body = json.dumps({"error_code": code, "message": message, "request_id": request_id}).encode()
     return status, body
 

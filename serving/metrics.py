@@ -48,7 +48,9 @@ KNOWN_PATHS = frozenset(
 def path_label(path: str) -> str:
     if path.startswith("/args/"):
         return "/args/{arg}"
-    return path if path in KNOWN_PATHS else "other"
+    if path.startswith("/predictions/"):  # one series for every id (GET /predictions/{id})
+        return "/predictions/{id}"
+    return path if path in KNOWN_PATHS or path == "/predictions" else "other"
 
 
 def answer_counter(labels: dict):

@@ -55,6 +55,8 @@ class ServeSettings:
     shadow_queue: int = field(default_factory=lambda: _env("shadow_queue", 1000, int))
     # Bearer tokens (one per line, or name:token); None: no authentication.
     auth_token_file: str | None = field(default_factory=lambda: _env("auth_token_file", None))
+    # The store `tagifai batch-score` writes (SQLAlchemy URL): GET /predictions answers from it; None = no store.
+    prediction_store: str | None = field(default_factory=lambda: _env("prediction_store", None) or None)
 
     def __post_init__(self) -> None:
         for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):

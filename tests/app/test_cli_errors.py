@@ -7,8 +7,8 @@ from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.errors import StaleLookupError, describe
-from batch.errors import StoreError
+from app.errors import describe
+from batch.errors import StalePredictionError, StoreError
 from registry.errors import PromotionRefusedError, RegistryError, UnknownArgError
 from tagifai.errors import DataValidationError, InvalidArgsError, TagifaiError
 from tracking.errors import PermissionDeniedError
@@ -21,7 +21,7 @@ from tracking.errors import PermissionDeniedError
     (StoreError("the store does not exist"), 2),
     (RegistryError("no champion"), 1),
     (PromotionRefusedError("worse than the champion"), 1),
-    (StaleLookupError("stale"), 3),
+    (StalePredictionError("stale"), 3),
 ])
 def test_each_error_carries_its_exit_code(error: TagifaiError, code: int):
     assert describe(error) == (str(error), code)
@@ -47,16 +47,25 @@ def test_a_bug_is_not_dressed_up_as_a_message():
     assert describe(KeyError("oops")) is None
 
 
-def test_a_bad_argument_is_one_line_and_exit_code_2(tmp_path, monkeypatch):
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    """A tracking store of this test's own; MLflow's process-wide URI, which the CLI sets, is given back after."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    yield
+    mlflow.set_tracking_uri(before)
+
+
+def test_a_bad_argument_is_one_line_and_exit_code_2(own_store):
     result = CliRunner().invoke(app, ["train", "--set", "alpha=-1"])
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.stderr.startswith("error: ") and "alpha" in result.stderr and "Traceback" not in result.output
 
 
-def test_a_malformed_flag_value_is_a_usage_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_a_malformed_flag_value_is_a_usage_error(own_store, tmp_path):
     result = CliRunner().invoke(app, ["batch-score", "--input", "x.csv", "--output", str(tmp_path),
                                       "--spark-conf", "no-equals-sign"])
     assert result.exit_code == 2 and "--spark-conf takes KEY=VALUE, got: no-equals-sign" in result.stderr

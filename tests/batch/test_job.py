@@ -103,6 +103,19 @@ def test_scores_every_row_or_rejects_it_and_records_the_run(spark, dirty_csv, sq
     assert any(m.startswith("scored 991 rows in") and "rows/s" in m for m in messages)
 
 
+def test_mlflow_spark_udf_still_scores_our_model_like_the_job(spark, clean_csv, sqlite_url, model_name, tmp_path):
+    """Users may call `mlflow.pyfunc.spark_udf` on the model themselves (the job's scorer="spark_udf"): it answers
+    what the in-process pyfunc (and so the job's own scorer, test above) answers."""
+    result = run_job(clean_csv, tmp_path / "out", champion(model_name), sqlite_url, spark=spark, scorer="spark_udf")
+    udf = pd.read_parquet(result.predictions_path).sort_values("id")
+    frame = pd.read_csv(clean_csv).astype({"id": str}).set_index("id").loc[udf["id"]]
+    expected = mlflow.pyfunc.load_model(f"models:/{model_name}/1").predict(
+        pd.DataFrame({"text": (frame["title"].fillna("") + " " + frame["description"].fillna("")).tolist()}))
+    assert len(udf) == 1000
+    assert udf["predicted_tag"].tolist() == expected["predicted_tag"].tolist()
+    assert udf["confidence"].round(9).tolist() == expected["confidence"].round(9).tolist()
+
+
 def test_a_local_session_runs_its_jvm_with_the_c1_jit_only(spark):
     """batch.spark.LOCAL_CONF reaches the driver JVM's command line (it is set before the JVM starts)."""
     runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
@@ -177,10 +190,18 @@ def test_parquet_folder_with_title_description_and_nullable_int_ids(spark, sqlit
     df.iloc[200:].to_parquet(folder / "part-1.parquet")
     result = run_job(folder, tmp_path / "out", champion(model_name), sqlite_url, spark=spark)
     assert (result.rows_in, result.rows_out, result.rejected[MISSING_ID]) == (400, 399, 1)
-    ids = set(pd.read_parquet(result.predictions_path)["id"])
-    assert "7" in ids and "7.0" not in ids
-    sources = pd.read_parquet(result.rejects_path)["source_file"]
-    assert sources.str.endswith("part-0.parquet").all()
+    predictions = pd.read_parquet(result.predictions_path)
+    rejects = pd.read_parquet(result.rejects_path)
+    # Ids kept as they came: int64 in, int64 out (both outputs), so a merge with the input just works.
+    import pyarrow.dataset as ds
+
+    assert predictions["id"].dtype == "int64"
+    assert str(ds.dataset(result.rejects_path).schema.field("id").type) == "int64"  # the one reject: a null id
+    merged = predictions.merge(df.dropna(subset=["id"]).astype({"id": "int64"}), on="id")
+    assert len(merged) == 399
+    assert rejects["source_file"].str.endswith("part-0.parquet").all()
+    # The store keys them by their spelling: `tagifai lookup 7` and GET /predictions/7 find id 7.
+    assert PredictionLookup(sqlite_url, champion(model_name)).get(7).status == FRESH
 
 
 def test_an_input_where_every_row_is_rejected_still_completes(spark, sqlite_url, model_name, tmp_path):

@@ -47,7 +47,7 @@ def test_stale_after_a_promotion_says_which_version_and_when(sqlite_url, model_n
     assert result.status == STALE and result.current_version == 2
     assert result.prediction.model_version == 1
     assert "version 1" in result.message() and "2026-03-01 12:00:00 UTC" in result.message()
-    assert "now points to version 2" in result.message()
+    assert "the current version is 2" in result.message()
 
 
 def test_the_current_version_wins_over_newer_scores_of_others(sqlite_url, model_name, promote_second):
