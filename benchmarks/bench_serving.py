@@ -597,13 +597,8 @@ def section(info: dict) -> str:
         "`{\"texts\": [{\"text\": ...}, ...]}`; all answer the same rows. The prediction cache is off unless "
         "said otherwise.",
         "",
-        "### Targets",
-        "",
-        "| target | required | measured | holds |",
-        "| --- | --- | --- | --- |",
+        *targets_markdown(info["targets"]),
     ]
-    for name, required, measured, holds in info["targets"]:
-        lines.append(f"| {name} | {required} | {measured} | {'yes' if holds else '**no**'} |")
     lines += ["", "### Results", "",
               "| stack | workers | rows/request | concurrency | requests | p50 ms | p99 ms | requests/s | rows/s | "
               "errors | client CPU µs/req | server cores used | server CPU ms/req |",
@@ -690,6 +685,13 @@ def section(info: dict) -> str:
     if notes:
         lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def targets_markdown(targets) -> list[str]:
+    """The "Targets" table: (target, required, measured, holds) rows."""
+    return ["### Targets", "", "| target | required | measured | holds |", "| --- | --- | --- | --- |",
+            *(f"| {name} | {required} | {measured} | {'yes' if holds else '**no**'} |"
+              for name, required, measured, holds in targets)]
 
 
 def write_doc(text: str, path: Path = DOC) -> None:

@@ -49,12 +49,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_serving import load_average, machine, versions  # noqa: E402 - the repo is on sys.path
+from benchmarks.bench_serving import load_average, machine, targets_markdown, versions  # noqa: E402 - the repo is on sys.path
 from benchmarks.loadgen import request_body  # noqa: E402
 from harness.http import TRANSPORT_ERRORS, Connection  # noqa: E402
 from harness.http import get as http_get  # noqa: E402
 from harness.ports import free_port, wait_for  # noqa: E402
-from harness.proc import pss_kib, rss_kib, worker_pids  # noqa: E402
+from harness.proc import pss_kib, rss_kib, socket_inodes, worker_pids  # noqa: E402
 from harness.processes import log_text, start_logged, stop_group, wait_up, wait_workers_ready  # noqa: E402
 from harness.stats import latency_summary, percentile  # noqa: E402
 
@@ -126,17 +126,8 @@ def connection_owners(server_port: int, client_ports: list[int], pids: list[int]
             inodes[inode] = remote
     owners: dict[int, int | None] = dict.fromkeys(client_ports)
     for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:[") and int(target[8:-1]) in inodes:
-                owners[inodes[int(target[8:-1])]] = pid
+        for inode in socket_inodes(pid) & inodes.keys():
+            owners[inodes[inode]] = pid
     return owners
 
 
@@ -736,12 +727,8 @@ def section(info: dict) -> str:
         "is the client's: from sending the request to its last byte, queueing in the worker included. RSS = "
         "sum of the two workers' VmRSS, read from /proc after the last swap, load still on; the control's "
         "workers under the same load are the baseline.", "",
-        "### Targets", "",
-        "| target | required | measured | holds |",
-        "| --- | --- | --- | --- |",
+        *targets_markdown(r["targets"]),
     ]
-    for name, required, measured, holds in r["targets"]:
-        lines.append(f"| {name} | {required} | {measured} | {'yes' if holds else '**no**'} |")
     lines += ["", "### Latency", "",
               "| server | requests | requests/s | failed | steady p50 ms | steady p99 ms | around a swap p50 ms | "
               "around a swap p99 ms | around / steady p99 | steady, no command running p99 ms |",

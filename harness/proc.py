@@ -114,3 +114,20 @@ def group_members(pgid: int, table: dict[int, ProcStat] | None = None) -> dict[i
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU of every live process in the group, from /proc."""
     return sum(s.cpu_s for s in group_members(pgid).values())
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets a process has open (its /proc/<pid>/fd links `socket:[N]`); empty if it is gone."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    inodes = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.http import TRANSPORT_ERRORS, get
 from harness.ports import free_port, listening
-from harness.proc import proc_table
+from harness.proc import proc_table, socket_inodes
 from harness.processes import log_text, start_logged, stop_group, wait_up
 
 HOST = "127.0.0.1"
@@ -168,15 +168,5 @@ def listening_addresses(pgids: list[int]) -> set[str]:
     for pid, stat in proc_table().items():
         if stat.pgrp not in pgids:
             continue
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:[") and (inode := target[8:-1]) in sockets:
-                found.add(sockets[inode])
+        found.update(sockets[str(inode)] for inode in socket_inodes(pid) if str(inode) in sockets)
     return found

@@ -41,10 +41,8 @@ mlflow.models.set_model(Raises())
 """
 
 
-def broken_version(registry, tmp_path: Path, how: str) -> str:
-    """A version of the registered model whose files are broken in one way, registered from a run's artifacts."""
-    model = Path(mlflow.artifacts.download_artifacts(f"models:/{registry['name']}/1", dst_path=str(tmp_path / "ok")))
-    broken = tmp_path / "broken"
+def break_model(model: Path, broken: Path, how: str) -> Path:
+    """A copy of the model folder `model` at `broken`, broken in one way (BREAKS)."""
     shutil.copytree(model, broken)
     if how == "truncated predictor":
         with open(broken / "artifacts" / "predictor.joblib", "r+b") as handle:
@@ -53,6 +51,19 @@ def broken_version(registry, tmp_path: Path, how: str) -> str:
         (broken / "requirements.txt").write_text("scikit-learn==0.20.4\n")
     elif how == "a warm-up that raises":
         (broken / "model.py").write_text(RAISES_ON_PREDICT)
+    elif how == "MLmodel not YAML":
+        (broken / "MLmodel").write_text("flavors: [unclosed\n")
+    elif how == "model code missing":
+        (broken / "model.py").unlink()
+    else:
+        raise ValueError(f"unknown way to break a model: {how!r}")
+    return broken
+
+
+def broken_version(registry, tmp_path: Path, how: str) -> str:
+    """A version of the registered model whose files are broken in one way, registered from a run's artifacts."""
+    model = Path(mlflow.artifacts.download_artifacts(f"models:/{registry['name']}/1", dst_path=str(tmp_path / "ok")))
+    broken = break_model(model, tmp_path / "broken", how)
     mlflow.set_experiment("tests-broken-models")
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(broken), "model")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from harness.ports import listening, wait_for
 
 from serving_load import CLIENTS, SMALL, Load
+from serving_registry import break_model
 
 pytestmark = pytest.mark.slow
 
@@ -182,16 +182,7 @@ def model_copy(tmp_path_factory, champion_uri) -> Path:
 
 
 def broken_copy(model_copy: Path, tmp_path: Path, how: str) -> str:
-    broken = tmp_path / "model"
-    shutil.copytree(model_copy, broken)
-    if how == "truncated predictor":
-        with open(broken / "artifacts" / "predictor.joblib", "r+b") as handle:
-            handle.truncate(100)
-    elif how == "MLmodel not YAML":
-        (broken / "MLmodel").write_text("flavors: [unclosed\n")
-    elif how == "model code missing":
-        (broken / "model.py").unlink()
-    return str(broken)
+    return str(break_model(model_copy, tmp_path / "model", how))
 
 
 START_FAILURES = {  # case: (uri or how to break a copy, extra args, phrases of the message)
