@@ -63,56 +63,11 @@ def serve(settings: ServeSettings) -> int:
     if settings.workers > 1:  # before prometheus_client is imported: it picks its storage at import
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tagifai-metrics-")
     from serving import uvicorn_server
-    from serving.app import create_app, create_scorer
-    from serving.auth import read_tokens
-    from serving.follower import Follower
-    from serving.logs import configure_logging
     from serving.prefork import serve_forked
-    from serving import live
-    from serving.routing import Router
-    from serving.shadow import Shadow
-    from serving.status import StatusBoard, summary
 
     mlflow.set_tracking_uri(config.tracking_uri())
     check_uri_policy(settings.model_uri, settings.allow_local_model)
-    tokens = read_tokens(settings.auth_token_file) if settings.auth_token_file else None
-    target = Target.parse(settings.model_uri)
-    identity = resolve_identity(target)
-    challenger = challenger_target(settings)
-
-    def loader(role: str):
-        def load(uri: str, folder: str, identity: ModelIdentity, pointer: str | None, strict: bool = True):
-            return load_version(uri, folder, identity, lambda model, ident: create_scorer(model, settings, ident, role),
-                                pointer=pointer, role=role, strict_environment=strict)
-        return load
-
-    first_uri = target.version_uri(identity.version) if target.name else settings.model_uri
-    # Straight into its slot, never a local name: this frame lives on in every forked worker, and a name here
-    # would keep the first version alive there after it is swapped out.
-    router = Router(ModelSlot(loader("champion")(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"), identity,
-                                                 target.pointer, False)),
-                    ModelSlot(None) if challenger else None, settings.challenger_mode, settings.challenger_share)
-    shadow = Shadow(identity.name, settings.shadow_queue) if challenger and settings.challenger_mode == "shadow" else None
-    configure_logging()
-    status_dir = tempfile.mkdtemp(prefix="tagifai-status-")
-    following = {"model_uri": settings.model_uri, "follows": target.pointer if target.moves else None,
-                 "poll_interval_seconds": settings.poll_interval if target.moves else None,
-                 "challenger_uri": settings.challenger, "challenger_mode": settings.challenger_mode if challenger else None}
-
-    def models() -> dict:
-        return summary(StatusBoard(status_dir, 0).read_all(), following, live.figures())
-
-    app = create_app(router, settings, models, tokens, shadow)
-
-    def in_worker(index: int) -> None:  # threads do not survive a fork: each worker starts its own
-        Follower(target, router.champion, loader("champion"), settings.poll_interval,
-                 StatusBoard(status_dir, index), index).start()
-        if challenger is not None:
-            Follower(challenger, router.challenger, loader("challenger"), settings.poll_interval,
-                     StatusBoard(status_dir, index, "challenger"), index, optional=True).start()
-        if shadow is not None:
-            shadow.start()
-
+    app, in_worker, identity, target = assemble(settings)
     options = dict(access_log=False, log_level="warning", timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
     print(f"serving {identity.name} version {identity.version} ({settings.model_uri}) on "
           f"http://{settings.host}:{settings.port} with {settings.workers} worker(s)"
@@ -124,6 +79,64 @@ def serve(settings: ServeSettings) -> int:
         return serve_forked(app, settings.host, settings.port, settings.workers, options, in_worker)
     except OSError as exc:
         raise ServeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+
+
+def assemble(settings: ServeSettings):
+    """(the app, what each worker starts once forked, the first version's identity, the target followed).
+    The champion is loaded here, so that the workers share it; a challenger only in the workers."""
+    from serving import live
+    from serving.app import create_app
+    from serving.auth import read_tokens
+    from serving.follower import Follower
+    from serving.logs import configure_logging
+    from serving.routing import Router
+    from serving.shadow import Shadow
+    from serving.status import StatusBoard, summary
+
+    tokens = read_tokens(settings.auth_token_file) if settings.auth_token_file else None
+    target, challenger = Target.parse(settings.model_uri), challenger_target(settings)
+    identity = resolve_identity(target)
+    first_uri = target.version_uri(identity.version) if target.name else settings.model_uri
+    # Only the slot holds the first version: nothing that outlives this call (serve()'s frame and in_worker live
+    # on in every forked worker) may keep it alive once a swap replaces it.
+    router = Router(ModelSlot(loader(settings, "champion")(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"),
+                                                           identity, target.pointer, False)),
+                    ModelSlot(None) if challenger else None, settings.challenger_mode, settings.challenger_share)
+    shadow = Shadow(identity.name, settings.shadow_queue) if challenger and settings.challenger_mode == "shadow" else None
+    configure_logging()
+    status_dir = tempfile.mkdtemp(prefix="tagifai-status-")
+    described = following(settings, target, challenger)
+    app = create_app(router, settings, lambda: summary(StatusBoard(status_dir, 0).read_all(), described,
+                                                       live.figures()), tokens, shadow)
+
+    def in_worker(index: int) -> None:  # threads do not survive a fork: each worker starts its own
+        Follower(target, router.champion, loader(settings, "champion"), settings.poll_interval,
+                 StatusBoard(status_dir, index), index).start()
+        if challenger is not None:
+            Follower(challenger, router.challenger, loader(settings, "challenger"), settings.poll_interval,
+                     StatusBoard(status_dir, index, "challenger"), index, optional=True).start()
+        if shadow is not None:
+            shadow.start()
+
+    return app, in_worker, identity, target
+
+
+def loader(settings: ServeSettings, role: str):
+    """What a follower calls to load a version for `role` (strict about the environment unless told)."""
+    from serving.app import create_scorer
+
+    def load(uri: str, folder: str, identity: ModelIdentity, pointer: str | None, strict: bool = True):
+        return load_version(uri, folder, identity, lambda model, ident: create_scorer(model, settings, ident, role),
+                            pointer=pointer, role=role, strict_environment=strict)
+
+    return load
+
+
+def following(settings: ServeSettings, target: Target, challenger: Target | None) -> dict:
+    """What GET /models says the server follows."""
+    return {"model_uri": settings.model_uri, "follows": target.pointer if target.moves else None,
+            "poll_interval_seconds": settings.poll_interval if target.moves else None,
+            "challenger_uri": settings.challenger, "challenger_mode": settings.challenger_mode if challenger else None}
 
 
 def challenger_target(settings: ServeSettings) -> Target | None:
