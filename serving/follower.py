@@ -101,11 +101,11 @@ class Follower:
         """The alias names no version: a challenger leaves (the champion serves alone); a champion stays."""
         self.last_seen = None
         if self.optional and self.slot.current is not None:
-            old = self.slot.swap(None)
+            gone = self.slot.swap(None).identity.version
             logger.warning("worker %d: alias '%s' removed: %s version %s no longer serves", self.worker,
-                           self.target.pointer, self.role, old.identity.version)
+                           self.target.pointer, self.role, gone)
             self.publish()
-            self._release(old)
+            self._release(gone)
 
     def switch(self, version: str) -> None:
         uri = self.target.version_uri(version)
@@ -119,14 +119,15 @@ class Follower:
             self._refuse(version, str(exc))
             return
         old = self.slot.swap(served)
+        replaced = old.identity.version if old is not None else None
+        del old, served  # from here on, only requests still running on the old version keep it alive
         self.folders[version] = folder
         self._record(version, "ok", None)
         metrics.RELOADS.labels(result="ok", model_name=identity.name, model_version=version, role=self.role).inc()
         logger.warning("worker %d: now serving %s version %s as %s (was %s; loaded in %.1f s)", self.worker,
-                       identity.name, version, self.role, old.identity.version if old else "none",
-                       time.monotonic() - started)
-        if old is not None:
-            self._release(old)
+                       identity.name, version, self.role, replaced or "none", time.monotonic() - started)
+        if replaced is not None:
+            self._release(replaced)
 
     def _resolve(self) -> str | None:
         try:
@@ -188,13 +189,12 @@ class Follower:
         serving = self.slot.current.describe() if self.slot.current is not None else None
         self.board.publish({"serving": serving, "last_reload": self.last_reload, "registry": self.registry})
 
-    def _release(self, old: ServedVersion) -> None:
-        """Give the old version's memory back. Reference counting frees it once the last request on it is done
-        (a loaded version holds no reference cycle: measured, none is left after ten swaps with the collector
-        off), so no gc.collect(): a full collection holds the GIL for 0.2-0.6 s and stalls every request of
-        this worker. Freed heap goes back to the system here; this worker's download goes too."""
-        folder = self.folders.pop(old.identity.version, None)
-        del old
+    def _release(self, version: str) -> None:
+        """Give a swapped-out version's memory back. Reference counting frees it once the last request on it is
+        done (a loaded version holds no reference cycle: measured, none is left after ten swaps with the
+        collector off), so no gc.collect(): a full collection holds the GIL for 0.2-0.6 s and stalls every
+        request of this worker. Freed heap goes back to the system here; this worker's download goes too."""
+        folder = self.folders.pop(version, None)
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
         _trim_heap()
