@@ -107,12 +107,17 @@ def create_routes(router: Router, settings: ServeSettings, models: Callable[[], 
         return serialize(rows, timing), (texts, params, rows)
 
     async def batched(served: ServedVersion, body: bytes, content_type: str | None, timing: dict):
-        # Small requests are parsed on the loop (a thread hop costs more than they do); big ones in a thread.
-        if len(body) <= INLINE_BODY_BYTES:
-            texts, params = prepare(served, body, content_type, timing)
-        else:
-            texts, params = await asyncio.to_thread(prepare, served, body, content_type, timing)
-        rows, pending = await served.scorer.batcher().submit(texts, params)
+        batcher = served.scorer.batcher()
+        batcher.expect()
+        try:  # small requests are parsed on the loop (a thread hop costs more than they do); big ones in a thread
+            if len(body) <= INLINE_BODY_BYTES:
+                texts, params = prepare(served, body, content_type, timing)
+            else:
+                texts, params = await asyncio.to_thread(prepare, served, body, content_type, timing)
+        except BaseException:
+            batcher.withdraw()
+            raise
+        rows, pending = await batcher.submit(texts, params)
         timing["queue"], timing["predict"] = pending.started - pending.enqueued, pending.predict_seconds
         if len(texts) <= INLINE_ROWS:
             answer = serialize(rows, timing)

@@ -5,9 +5,10 @@ started with, and a swapped-out version's batcher just drains). Each request is 
 before it is queued; the batcher only ever sees valid (texts, params).
 
 When to close a batch: at `max_rows` rows, or `wait` seconds after its first request arrived, whichever comes
-first. A quiet server does not wait at all: when the previous batch held a single request (nobody else was
-there), the next one is dispatched at once, so the wait never taxes a lone client. Requests that arrive while a
-batch is being predicted queue up and form the next one, so batches grow with the load.
+first, but a batch only waits while more requests are known to be on their way (`expect`: received, still
+being parsed): with nobody else coming it goes to the model at once, so the wait never taxes a quiet server.
+Requests that arrive while a batch is being predicted queue up and form the next one, so batches grow with the
+load without any waiting.
 
 Asyncio only, created lazily on the event loop that uses it (prefork forks workers after the app is built): the
 consumer task runs while there is work and ends when the queue is empty, so nothing outlives its version.
@@ -44,11 +45,21 @@ class Batcher:
         self._rows = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._alone = True  # the last batch had one request: do not wait for others
+        self._coming = 0  # requests received, not yet queued (being parsed and validated)
         self.batches = 0  # batches sent to the model (for tests and benchmarks)
+
+    def expect(self) -> None:
+        """A request is on its way: a forming batch may wait for it. Then `submit` or `withdraw`, exactly once."""
+        self._coming += 1
+
+    def withdraw(self) -> None:
+        """An expected request will not come (it was refused)."""
+        self._coming -= 1
+        self._wake.set()
 
     async def submit(self, texts: list[str], params: dict | None) -> tuple[Any, Pending]:
         """This request's rows (its own, in order, with its params), and its Pending (for the stage timings)."""
+        self._coming -= 1
         pending = Pending(texts, params, self.loop.create_future())
         self._queue.append(pending)
         self._rows += len(texts)
@@ -68,11 +79,11 @@ class Batcher:
             self._task = None
 
     async def _fill(self) -> None:
-        """Wait for more rows, up to the first request's deadline, unless the server is quiet."""
-        if self._alone or self.wait <= 0:
+        """Wait for more rows, up to the first request's deadline, while more requests are on their way."""
+        if self.wait <= 0:
             return
         deadline = self._queue[0].enqueued + self.wait
-        while self._rows < self.max_rows:
+        while self._rows < self.max_rows and self._coming > 0:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return
@@ -100,7 +111,6 @@ class Batcher:
         return batch
 
     async def _predict(self, batch: list[Pending]) -> None:
-        self._alone = len(batch) == 1
         self.batches += 1
         scorer = self._scorer()
         started = time.perf_counter()
