@@ -111,9 +111,10 @@ def plot(names: list[str], table: dict) -> None:
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for name in names:
         conc = [c for c in CONCURRENCY if (name, c) in table]
-        left.plot(conc, [table[name, c]["req_per_s"] for c in conc], marker="o", label=name)
-        right.plot(conc, [table[name, c]["p50_ms"] for c in conc], marker="o", label=f"{name} p50")
-        right.plot(conc, [table[name, c]["p99_ms"] for c in conc], marker="x", linestyle=":", alpha=0.6)
+        [line] = left.plot(conc, [table[name, c]["req_per_s"] for c in conc], marker="o", label=name)
+        color = line.get_color()  # one colour per server in both panels
+        right.plot(conc, [table[name, c]["p50_ms"] for c in conc], marker="o", color=color, label=f"{name} p50")
+        right.plot(conc, [table[name, c]["p99_ms"] for c in conc], marker="x", linestyle=":", color=color, alpha=0.6)
     for ax_, ylabel in ((left, "requests/s (one-row requests)"), (right, "latency ms (o p50, x p99)")):
         ax_.set_xscale("log", base=2)
         ax_.set_xlabel("concurrency (connections)")
@@ -216,6 +217,7 @@ def main() -> None:
             "load_end": load_average(), "duration": args.duration, "rounds": args.rounds, "names": names,
             "table": medians(cells), "inproc_rows_per_s": inproc, "wall_s": time.perf_counter() - wall0}
     text = section(info)
+    (workdir / "medians.json").write_text(json.dumps({f"{k[0]}|{k[1]}": v for k, v in info["table"].items()}))
     if args.no_doc:
         print(text)
     else:
