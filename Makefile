@@ -115,6 +115,12 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py
 
+# Micro-batching (issue 19): one-row requests, 1 worker, batching off / three settings / the FastAPI app, concurrency
+# 1..64, 3 interleaved rounds (~5 min) -> "## Micro-batching" in docs/benchmarks.md, docs/bench_batching.png
+.PHONY: bench-batching
+bench-batching: $(STAMP)
+	$(BIN)/python benchmarks/bench_batching.py $(BENCH_BATCHING_ARGS)
+
 # Hot swaps (issue 16): `tagifai serve --workers 2 --poll-interval 2` under concurrency-8 load, 5 promotions and 5
 # rollbacks, beside a server that never swaps (~4 min; its own throw-away SQLite store, never ./mlflow.db)
 # -> "## Hot swaps" in docs/benchmarks.md, docs/bench_swap.png; exit 1 if a target is missed.

@@ -159,6 +159,12 @@ def serve(
         None, "--graceful-shutdown", help="On SIGTERM, seconds in-flight requests get to finish [default: 30]."),
     allow_local_model: Optional[bool] = typer.Option(
         None, "--allow-local-model", help="Also serve local paths (a pyfunc model is code: trust it first)."),
+    max_batch_size: Optional[int] = typer.Option(
+        None, min=1, help="Join concurrent requests' rows into one predict call of at most this many rows; each "
+                          "request is validated and answered on its own. 1 turns batching off [default: 64]."),
+    max_batch_wait_ms: Optional[float] = typer.Option(
+        None, min=0, help="A batch waits at most this long for more rows (a quiet server does not wait) "
+                          "[default: 2]."),
     poll_interval: Optional[float] = typer.Option(
         None, help="Seconds between registry checks of the alias or stage; a new version is loaded and swapped in "
                    "without a restart. 0 pins the version found at start [default: 10]."),

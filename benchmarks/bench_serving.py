@@ -694,7 +694,7 @@ def targets_markdown(targets) -> list[str]:
               for name, required, measured, holds in targets)]
 
 
-def write_doc(text: str, path: Path = DOC) -> None:
+def write_doc(text: str, path: Path = DOC, SECTION: str = SECTION) -> None:  # noqa: N803 - the module's default
     """Replace our section (up to the next level-2 heading), keep every other section as it is."""
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     start = old.find(f"\n{SECTION}\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException
 from serving import metrics
 from serving.auth import TokenAuth
 from serving.errors import handle_error
-from serving.middleware import Hardening
+from serving.middleware import TIMING_KEY, Hardening
 from serving.parsing import parse_request
 from serving.resources import SERVICE, add_resource_routes
 from serving.predictions import add_prediction_routes, prediction_reader
@@ -39,6 +40,8 @@ from tagifai.errors import TagifaiError
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 JSON = "application/json"
+INLINE_BODY_BYTES = 16_384  # batched: bodies up to this size are parsed on the event loop
+INLINE_ROWS = 64  # batched: answers up to this many rows are written on the event loop
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +54,8 @@ def create_scorer(model: PyFuncModel, settings: ServeSettings, identity: ModelId
     labels = {"model_name": identity.name, "model_version": identity.version, "role": role}
     hits, misses = (metrics.CACHE.labels(result=r, **labels) for r in ("hit", "miss"))
     return Scorer(model, settings.max_rows, settings.max_text_chars, cache_size=settings.cache_size,
-                  on_rows=metrics.answer_counter(labels), on_cache_lookups=lambda h, m: (hits.inc(h), misses.inc(m)))
+                  on_rows=metrics.answer_counter(labels), on_cache_lookups=lambda h, m: (hits.inc(h), misses.inc(m)),
+                  max_batch_size=settings.max_batch_size, max_batch_wait_ms=settings.max_batch_wait_ms)
 
 
 def serve_one(model: PyFuncModel, settings: ServeSettings, identity: ModelIdentity) -> Router:
@@ -79,17 +83,59 @@ def create_routes(router: Router, settings: ServeSettings, models: Callable[[], 
     for error in (TagifaiError, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(error, handle_error)
 
-    def score(served: ServedVersion, body: bytes, content_type: str | None):
+    def prepare(served: ServedVersion, body: bytes, content_type: str | None, timing: dict):
+        started = time.perf_counter()
         parsed = parse_request(body, content_type, settings.max_rows, settings.max_body_bytes)
+        parsed_at = time.perf_counter()
+        timing["parse"] = parsed_at - started
         texts = served.scorer.prepare(parsed.data, parsed.params)
-        rows = served.scorer.predict(texts, parsed.params)
-        return predictions_json(rows), (texts, parsed.params, rows)
+        timing["validate"] = time.perf_counter() - parsed_at
+        return texts, parsed.params
+
+    def serialize(rows, timing: dict) -> str:
+        started = time.perf_counter()
+        answer = predictions_json(rows)
+        timing["serialize"] = time.perf_counter() - started
+        return answer
+
+    def score(served: ServedVersion, body: bytes, content_type: str | None, timing: dict, called: float):
+        timing["queue"] = time.perf_counter() - called  # waiting for a thread
+        texts, params = prepare(served, body, content_type, timing)
+        started = time.perf_counter()
+        rows = served.scorer.predict(texts, params)
+        timing["predict"] = time.perf_counter() - started
+        return serialize(rows, timing), (texts, params, rows)
+
+    async def batched(served: ServedVersion, body: bytes, content_type: str | None, timing: dict):
+        batcher = served.scorer.batcher()
+        batcher.expect()
+        try:  # small requests are parsed on the loop (a thread hop costs more than they do); big ones in a thread
+            if len(body) <= INLINE_BODY_BYTES:
+                texts, params = prepare(served, body, content_type, timing)
+            else:
+                texts, params = await asyncio.to_thread(prepare, served, body, content_type, timing)
+        except BaseException:
+            batcher.withdraw()
+            raise
+        rows, pending = await batcher.submit(texts, params)
+        timing["queue"], timing["predict"] = pending.started - pending.enqueued, pending.predict_seconds
+        if len(texts) <= INLINE_ROWS:
+            answer = serialize(rows, timing)
+        else:
+            answer = await asyncio.to_thread(serialize, rows, timing)
+        return answer, (texts, params, rows)
 
     @app.post("/invocations")
     async def invocations(request: Request):
         served = SERVED.get(slot.current)  # the middleware's pick, or the slot's for the bare routes
-        answer, scored = await asyncio.to_thread(score, served, await request.body(),
-                                                 request.headers.get("content-type"))
+        timing = request.scope.get(TIMING_KEY)
+        if timing is None:  # the bare routes, without the middleware
+            timing = {}
+        body, content_type = await request.body(), request.headers.get("content-type")
+        if served.scorer.batching:
+            answer, scored = await batched(served, body, content_type, timing)
+        else:
+            answer, scored = await asyncio.to_thread(score, served, body, content_type, timing, time.perf_counter())
         challenger = router.shadowing() if shadow is not None and served.role == "champion" else None
         # After the answer is sent: the challenger never delays it.
         later = BackgroundTask(shadow.submit, challenger, *scored) if challenger is not None else None

@@ -18,6 +18,10 @@ REQUESTS = Counter("tagifai_requests_total", "HTTP requests by path and status."
 LATENCY = Histogram(
     "tagifai_request_latency_seconds", "Request latency.", ("path", *LABELS), buckets=LATENCY_BUCKETS,
 )
+STAGE_LATENCY = Histogram(
+    "tagifai_stage_latency_seconds", "/invocations time by stage (parse, validate, queue, predict, serialize); "
+    "batched requests share their batch's predict time.", ("stage", *LABELS), buckets=LATENCY_BUCKETS,
+)
 ROWS = Counter("tagifai_rows_scored_total", "Rows scored by /invocations.", LABELS)
 CACHE = Counter("tagifai_prediction_cache_total", "Prediction cache lookups (TAGIFAI_SERVE_CACHE_SIZE > 0), by result.",
                 ("result", *LABELS))

@@ -21,6 +21,13 @@ from tagifai.errors import InputTooLargeError, TagifaiError
 access_log = logging.getLogger("tagifai.access")
 logger = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TIMING_KEY = "tagifai.timing"  # scope key: /invocations' stage -> seconds, filled by the route
+STAGES = ("parse", "validate", "queue", "predict", "serialize")
+
+
+def server_timing(timing: dict) -> bytes:
+    """The Server-Timing header: the stages the request reached, in ms."""
+    return ", ".join(f"{stage};dur={timing[stage] * 1000:.3f}" for stage in STAGES if stage in timing).encode()
 
 
 def _header_bytes(scope, name: bytes) -> bytes | None:
@@ -65,11 +72,18 @@ class Hardening:
         SERVED.set(served)
         headers = [(b"x-request-id", request_id.encode()), *served.headers]
         state = {"status": 500, "sent": False, "bytes_in": 0, "bytes_out": 0, "done": None}
+        timing = None
+        if scope["path"] == "/invocations":
+            timing = scope[TIMING_KEY] = {}
 
         async def guarded_send(message):  # our headers on every response; latency ends with its last byte
             if message["type"] == "http.response.start":
                 state.update(status=message["status"], sent=True)
-                message = {**message, "headers": [*message.get("headers", ()), *headers]}
+                extra = headers
+                if timing:  # the stages the route reached (none: refused here, before the app ran)
+                    extra = [*headers, (b"server-timing", server_timing(timing))]
+                    self._observe_stages(timing, served.labels)
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             elif message["type"] == "http.response.body":
                 state["bytes_out"] += len(message.get("body", b""))
             await send(message)
@@ -112,6 +126,12 @@ class Hardening:
                 raise InputTooLargeError(f"request body exceeds the limit of {self.max_body_bytes} bytes")
             more = message.get("more_body", False)
         return b"".join(chunks)
+
+    @staticmethod
+    def _observe_stages(timing: dict, labels: dict) -> None:
+        for stage in STAGES:
+            if stage in timing:
+                metrics.STAGE_LATENCY.labels(stage=stage, **labels).observe(timing[stage])
 
     def _observe(self, scope, state, request_id: str, labels: dict, elapsed: float) -> None:
         path = metrics.path_label(scope["path"])

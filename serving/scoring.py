@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
 from mlflow.pyfunc import PyFuncModel
 
+from serving.batching import Batcher
 from serving.errors import json_type
 from tagifai.errors import InputTooLargeError, InvalidInputError
 from tagifai.predict import texts_from_input, validate_texts, validate_threshold
@@ -63,7 +65,8 @@ class Scorer:
     """The served model behind the contract: `score(data, params)` checks, then predicts."""
 
     def __init__(self, model: PyFuncModel, max_rows: int, max_text_chars: int, cache_size: int = 0,
-                 on_rows: Callable[[Any], Any] | None = None, on_cache_lookups=None):
+                 on_rows: Callable[[Any], Any] | None = None, on_cache_lookups=None,
+                 max_batch_size: int = 1, max_batch_wait_ms: float = 0.0):
         self._python_model = model.unwrap_python_model()
         self._predict_records = getattr(self._python_model, "predict_records", None)
         params = model.metadata.get_params_schema()
@@ -73,6 +76,51 @@ class Scorer:
         # Rows are cached as dicts: only with a model that answers rows (predict_records).
         use_cache = cache_size > 0 and self._predict_records is not None
         self.cache = PredictionCache(cache_size, on_cache_lookups) if use_cache else None
+        self.max_batch_size, self.max_batch_wait_ms = max_batch_size, max_batch_wait_ms
+        self._batcher: Batcher | None = None
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_size > 1
+
+    def batcher(self) -> Batcher:
+        """This version's batcher on the running event loop (made on first use: in the worker, after the fork)."""
+        batcher = self._batcher
+        if batcher is None or batcher.loop is not asyncio.get_running_loop():
+            batcher = self._batcher = Batcher(self, self.max_batch_size, self.max_batch_wait_ms / 1000)
+        return batcher
+
+    def predict_many(self, requests: list[tuple[list[str], dict | None]]) -> list:
+        """Each request's rows (or the exception it alone raises), from one predict call per distinct params.
+        If a joined call fails, its requests are predicted again one by one, so only the bad one fails. Each row is
+        counted (on_rows) once."""
+        results: list = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, params) in enumerate(requests):
+            groups.setdefault(params_key(params), []).append(i)
+        for indices in groups.values():
+            params = requests[indices[0]][1]
+            joined = [text for i in indices for text in requests[i][0]]
+            try:
+                out = self._predict(joined, params) if len(indices) > 1 else None
+            except Exception:
+                out = None
+            if out is None:
+                for i in indices:
+                    try:
+                        results[i] = self.predict(*requests[i])
+                    except Exception as exc:
+                        results[i] = exc
+                continue
+            start = 0
+            for i in indices:
+                end = start + len(requests[i][0])
+                rows = out[start:end] if isinstance(out, list) else out.iloc[start:end].reset_index(drop=True)
+                if self._on_rows is not None:
+                    self._on_rows(rows)
+                results[i] = rows
+                start = end
+        return results
 
     def score(self, data, params=None):
         """Rows (dicts) or a DataFrame for the request's texts; InvalidInputError for what breaks the contract."""
@@ -117,6 +165,11 @@ class Scorer:
         if self._predict_records is not None:  # rows straight to JSON (models logged before it: a DataFrame)
             return self._predict_records(texts, params)
         return self._python_model.predict(None, texts, params)
+
+
+def params_key(params: dict | None) -> tuple:
+    """Requests whose params are equal (same values, same types) share a predict call."""
+    return tuple(sorted((str(k), type(v).__name__, repr(v)) for k, v in (params or {}).items()))
 
 
 def check_params_object(params) -> None:

@@ -44,6 +44,10 @@ class ServeSettings:
     allow_local_model: bool = field(default_factory=lambda: _env("allow_local_model", False, bool))
     # Answers kept per worker for repeated texts (LRU); 0 = off. Benchmarks: docs/benchmarks.md#serving.
     cache_size: int = field(default_factory=lambda: _env("cache_size", 0, int))
+    # Micro-batching: concurrent requests' rows joined into one predict call of at most this many rows (1 = off),
+    # a batch waiting at most max_batch_wait_ms for more. Benchmarks: docs/benchmarks.md#micro-batching.
+    max_batch_size: int = field(default_factory=lambda: _env("max_batch_size", 64, int))
+    max_batch_wait_ms: float = field(default_factory=lambda: _env("max_batch_wait_ms", 2.0, float))
     # Seconds between checks of the registry for the alias's (or stage's) version; 0 pins the version at start.
     poll_interval: float = field(default_factory=lambda: _env("poll_interval", 10.0, float))
     # A second version compared with the champion on live traffic (follows its alias like the champion).
@@ -72,5 +76,9 @@ class ServeSettings:
             raise InvalidSettingError(f"shadow_queue must be > 0, got {self.shadow_queue}")
         if self.cache_size < 0:
             raise InvalidSettingError(f"cache_size must be >= 0, got {self.cache_size}")
+        if self.max_batch_size <= 0:
+            raise InvalidSettingError(f"max_batch_size must be > 0 (1 turns batching off), got {self.max_batch_size}")
+        if not 0 <= self.max_batch_wait_ms <= 10_000:
+            raise InvalidSettingError(f"max_batch_wait_ms must be between 0 and 10000, got {self.max_batch_wait_ms}")
         if self.graceful_shutdown_seconds < 0:
             raise InvalidSettingError(f"graceful_shutdown_seconds must be >= 0, got {self.graceful_shutdown_seconds}")
