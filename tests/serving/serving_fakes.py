@@ -28,3 +28,13 @@ def fake_app(tokens=None, **settings):
     limits = {"model_uri": "fake", "max_body_bytes": 2000, "max_rows": 5, "max_text_chars": 50, **settings}
     settings = ServeSettings(**limits)
     return create_app(serve_one(fake_model(), settings, ModelIdentity("fake", "7")), settings, tokens=tokens)
+
+
+def answers(responses) -> list[tuple[int, object]]:
+    """(status, JSON body without its request id) per response: what two servers' answers are compared by."""
+    out = []
+    for r in responses:
+        body = r.json()
+        body.pop("request_id", None)
+        out.append((r.status_code, body))
+    return out

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from serving_fakes import answers
+
 pytestmark = pytest.mark.slow
 
 TEXTS = ["Transfer learning with transformers for text classification.",
@@ -37,15 +39,6 @@ def send_all(url: str, bodies: list) -> list[httpx.Response]:
         return list(pool.map(lambda body: client.post(f"{url}/invocations", json=body), bodies * 2))
 
 
-def bodies_of(responses) -> list:
-    out = []
-    for r in responses:
-        body = r.json()
-        body.pop("request_id", None)
-        out.append((r.status_code, body))
-    return out
-
-
 def rows_scored(url: str) -> float:
     text = httpx.get(f"{url}/metrics").text
     return sum(float(v) for v in re.findall(r'^tagifai_rows_scored_total\{[^}]*\} (\S+)$', text, re.MULTILINE))
@@ -59,7 +52,7 @@ def test_batched_server_answers_as_unbatched_one(start_server, champion_uri):
         batched = send_all(server.url, bodies)
         valid_rows = sum(len(b["dataframe_records"]) for b, r in zip(bodies * 2, batched) if r.status_code == 200)
         assert rows_scored(server.url) == valid_rows
-    assert bodies_of(batched) == bodies_of(plain)
+    assert answers(batched) == answers(plain)
     assert [r.status_code for r in batched].count(400) == 8
     for r in batched:
         stages = [part.split(";")[0] for part in r.headers["server-timing"].split(", ")]

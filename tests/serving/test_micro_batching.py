@@ -19,7 +19,7 @@ from serving.app import create_app, serve_one
 from serving.middleware import STAGES
 from serving.served import ModelIdentity
 from serving.settings import ServeSettings
-from serving_fakes import fake_model
+from serving_fakes import answers, fake_model
 
 
 class ThresholdModel:
@@ -56,15 +56,6 @@ async def post_all(app, bodies: list) -> list[httpx.Response]:
                 return await client.post("/invocations", content=body, headers={"content-type": "application/json"})
             return await client.post("/invocations", json=body)
         return await asyncio.gather(*(post(b) for b in bodies))
-
-
-def answers(responses) -> list[tuple[int, object]]:
-    out = []
-    for r in responses:
-        body = r.json()
-        body.pop("request_id", None)
-        out.append((r.status_code, body))
-    return out
 
 
 MIXED = [
