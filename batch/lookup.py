@@ -96,12 +96,6 @@ def answer(result: LookupResult, allow_stale: bool, how_to_allow: str = "allow s
     return result.prediction
 
 
-def normalise_request_id(value) -> str | None:
-    """An id as a caller types it, keyed like the job keys the store (batch.inputs.normalise_id): '42', 42 and
-    ' 42 ' are the same id; None when blank."""
-    return normalise_id(value)
-
-
 class PredictionReader:
     """The store's read side, keyed by (id, model name); thread-safe. One engine (pool) per process, created on
     first use in that process. `PredictionReader(url).find("42", "tagifai", 3)`."""
@@ -208,6 +202,6 @@ def lookup(id, store_url: str | None = None, model_uri: str = config.CHAMPION_UR
     """One-off look-up (the CLI's); services should keep a PredictionLookup or PredictionReader instead."""
     finder = PredictionLookup(store_url, model_uri, alias_ttl=0.0)
     try:
-        return finder.get(normalise_request_id(id) or str(id))
+        return finder.get(normalise_id(id) or str(id))
     finally:
         finder.close()

@@ -59,9 +59,10 @@ class RequestTimeoutError(TagifaiError):
 
     http_status = 504
     error_code = "TIMEOUT"
+    public_message = "request took longer than the server's time limit"
 
     def __init__(self):
-        super().__init__("request took longer than the server's time limit")
+        super().__init__(self.public_message)
 
 
 class NoPredictionStoreError(TagifaiError):
@@ -110,7 +111,7 @@ def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
         status, code, message = exc.http_status, exc.error_code, bounded(str(exc)) or exc.error_code
     else:
         status, code, message = 500, "INTERNAL_ERROR", INTERNAL_MESSAGE
-    if status >= 500 and not isinstance(exc, RequestTimeoutError):
+    if status >= 500:
         # A 5xx's own text may name internals (hosts, paths); an error may carry a fixed one made to be shown.
         message = getattr(exc, "public_message", None) or INTERNAL_MESSAGE
     body = json.dumps({"error_code": code, "message": message, "request_id": request_id}).encode()

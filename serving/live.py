@@ -31,7 +31,7 @@ def _add(sample, labels: dict, key, counts: dict, buckets: dict, tags: dict) -> 
     if name == "tagifai_requests_total" and labels.get("path") == INVOCATIONS:
         counts["requests"] += value
         counts["errors"] += value if int(labels["status"]) >= 400 else 0
-    elif name in ("tagifai_request_latency_seconds_bucket",) and labels.get("path") == INVOCATIONS:
+    elif name == "tagifai_request_latency_seconds_bucket" and labels.get("path") == INVOCATIONS:
         buckets[key][float(labels["le"])] += value
     elif name == "tagifai_shadow_latency_seconds_bucket":
         buckets[key][float(labels["le"])] += value

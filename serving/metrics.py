@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import collections
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -62,12 +63,12 @@ def answer_counter(labels: dict):
     rows, by_tag = ROWS.labels(**labels), {}
 
     def count(answer) -> None:
-        tags = tags_of(answer)
-        rows.inc(len(tags))
-        for tag in set(tags):
+        tags = collections.Counter(tags_of(answer))
+        rows.inc(sum(tags.values()))
+        for tag, n in tags.items():
             if tag not in by_tag:
                 by_tag[tag] = PREDICTED_TAGS.labels(tag=tag, **labels)
-            by_tag[tag].inc(tags.count(tag))
+            by_tag[tag].inc(n)
 
     return count
 

@@ -18,7 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from batch.errors import PredictionNotFoundError, StalePredictionError
-from batch.lookup import MAX_IDS, LookupResult, PredictionReader, answer, normalise_request_id
+from batch.inputs import normalise_id
+from batch.lookup import MAX_IDS, LookupResult, PredictionReader, answer
 from serving.errors import NoPredictionStoreError
 from tagifai.errors import InputTooLargeError, InvalidUsageError
 
@@ -44,7 +45,7 @@ def _allow_stale(request: Request) -> bool:
 def _key(raw: str, where: str) -> str:
     if len(raw) > MAX_ID_CHARS:
         raise InvalidUsageError(f"{where}: an id is at most {MAX_ID_CHARS} characters, got {len(raw)}")
-    key = normalise_request_id(raw)
+    key = normalise_id(raw)
     if key is None:
         raise InvalidUsageError(f"{where}: an id must not be blank")
     return key

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from serving.scoring import Scorer
@@ -41,11 +42,13 @@ class ServedVersion:
     metadata: RunMetadata = RunMetadata()
     loaded_at: float = field(default_factory=time.time)
 
-    @property
+    # Cached: the middleware reads both on every request (cached_property writes the instance's __dict__, which a
+    # frozen dataclass allows).
+    @cached_property
     def labels(self) -> dict[str, str]:
         return {"model_name": self.identity.name, "model_version": self.identity.version, "role": self.role}
 
-    @property
+    @cached_property
     def headers(self) -> list[tuple[bytes, bytes]]:
         return [(b"x-model-name", self.identity.name.encode()), (b"x-model-version", self.identity.version.encode()),
                 (b"x-model-role", self.role.encode())]
