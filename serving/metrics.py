@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import collections
+import os
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 from serving.scoring import tags_of
 
-LABELS = ("model_name", "model_version", "role")  # role: champion or challenger
+LABELS = ("model_name", "model_version", "role")
+STAGES = ("parse", "validate", "queue", "predict", "serialize")  # /invocations' stages, in order  # role: champion or challenger
 # Fine below 50 ms, where one-row answers live: GET /models and `tagifai compare-live` read p50/p99 from them.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
                    0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -56,6 +58,43 @@ def path_label(path: str) -> str:
     if path.startswith("/predictions/"):  # one series for every id (GET /predictions/{id})
         return "/predictions/{id}"
     return path if path in KNOWN_PATHS or path == "/predictions" else "other"
+
+
+class RequestSeries:
+    """One version's request series (requests, latency, stage latency), each labelled child looked up once:
+    `labels(...)` sorts and joins its label values under a lock, several times per request otherwise."""
+
+    def __init__(self, labels: dict):
+        self.labels = labels
+        self._requests: dict[tuple[str, int], Any] = {}
+        self._latency: dict[str, Any] = {}
+        self.stages = {stage: STAGE_LATENCY.labels(stage=stage, **labels) for stage in STAGES}
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        counter = self._requests.get((path, status))
+        if counter is None:
+            counter = self._requests[path, status] = REQUESTS.labels(path=path, status=str(status), **self.labels)
+        counter.inc()
+        latency = self._latency.get(path)
+        if latency is None:
+            latency = self._latency[path] = LATENCY.labels(path=path, **self.labels)
+        latency.observe(seconds)
+
+    def observe_stages(self, timing: dict) -> None:
+        for stage, seconds in timing.items():
+            self.stages[stage].observe(seconds)
+
+
+_SERIES: dict[tuple, RequestSeries] = {}
+
+
+def request_series(labels: dict) -> RequestSeries:
+    """The series of the version with these labels (made on first use; a handful of versions per process)."""
+    key = tuple(labels.values())
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = RequestSeries(labels)
+    return series
 
 
 def answer_counter(labels: dict):
