@@ -14,7 +14,7 @@ import time
 
 from serving.errors import send_error
 from serving.logs import REQUEST_ID
-from serving.middleware import TIMING_KEY
+from serving.middleware import TIMING_KEY, header
 from serving.parsing import parse_request
 from serving.responses import predictions_json
 from serving.routing import Router
@@ -129,10 +129,3 @@ async def read_body(receive) -> bytes:
             break
         chunks.append(message.get("body", b""))
     return b"".join(chunks)
-
-
-def header(scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None

@@ -11,8 +11,8 @@ from prometheus_client import multiprocess
 
 from serving.scoring import tags_of
 
-LABELS = ("model_name", "model_version", "role")
-STAGES = ("parse", "validate", "queue", "predict", "serialize")  # /invocations' stages, in order  # role: champion or challenger
+LABELS = ("model_name", "model_version", "role")  # role: champion or challenger
+STAGES = ("parse", "validate", "queue", "predict", "serialize")  # /invocations' stages, in order
 # Fine below 50 ms, where one-row answers live: GET /models and `tagifai compare-live` read p50/p99 from them.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
                    0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

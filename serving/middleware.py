@@ -38,14 +38,15 @@ def _header_bytes(scope, name: bytes) -> bytes | None:
     return None
 
 
-def _header(scope, name: bytes) -> str | None:
+def header(scope, name: bytes) -> str | None:
+    """A request header's value (latin-1, as HTTP sends it), or None."""
     value = _header_bytes(scope, name)
     return None if value is None else value.decode("latin-1")
 
 
 def request_id_of(scope) -> str:
     """The caller's X-Request-ID if it is safe to echo and log, else a fresh one."""
-    incoming = _header(scope, b"x-request-id")
+    incoming = header(scope, b"x-request-id")
     # 128 random bits as 32 hex digits, like uuid4().hex, without a getrandom() call per request (an id needs to be
     # unique, not secret; `random` is reseeded in every forked worker)
     return incoming if incoming and _SAFE_ID.match(incoming) else f"{random.getrandbits(128):032x}"
@@ -110,7 +111,7 @@ class Hardening:
 
     async def _read_body(self, scope, receive, state) -> bytes:
         """The whole body, within the size and time limits (InputTooLargeError, BodyTimeoutError)."""
-        length = _header(scope, b"content-length")
+        length = header(scope, b"content-length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
             raise InputTooLargeError(f"request body is {length} bytes; the limit is {self.max_body_bytes}")
         if scope["method"] not in ("POST", "PUT", "PATCH"):
