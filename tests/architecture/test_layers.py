@@ -11,8 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ("tagifai", "mlflow_model", "tracking", "registry", "serving", "batch", "app", "scripts", "benchmarks",
-            "harness")
+PACKAGES = ("tagifai", "mlflow_model", "tracking", "registry", "serving", "batch", "monitoring", "app", "scripts",
+            "benchmarks", "harness")
 
 
 def lint(cwd: Path) -> subprocess.CompletedProcess:
