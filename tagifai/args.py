@@ -17,6 +17,8 @@ CHOICES = {
     "class_balance": ("oversample", "weights", "none"),
     "threshold_method": ("val", "oof"),
     "embedding": ("none", "minilm64", "minilm64_learned"),
+    # "temperature": one temperature fitted on the validation split's probabilities (tagifai.calibration).
+    "calibration": ("none", "temperature"),
 }
 # Arguments that only mean something for one classifier; the others are not logged, so no
 # run ever shows a parameter that had no effect (the original logged power_t and ignored it).
@@ -61,6 +63,8 @@ class TrainArgs:
     # Refit on train + validation once validation has done its jobs (threshold, val_f1): 18% more data to learn
     # from. val_f1 stays the score of the train-only fit, which has not seen validation.
     refit_on_val: bool = False
+    # Probabilities temperature-scaled so that confidence means accuracy (tagifai.calibration); "none": as fitted.
+    calibration: str = "none"
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():

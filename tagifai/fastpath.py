@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +40,7 @@ from sklearn.utils.extmath import safe_sparse_dot, softmax
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace_csr_row_normalize_l2
 
 from tagifai.calibrated import SigmoidCalibratedLinear
+from tagifai.calibration import TemperatureScaled, apply_temperature
 from tagifai.embeddings import WordCache
 from tagifai.features import TextAndEmbedding
 from tagifai.preprocess import clean_texts
@@ -164,6 +165,16 @@ class _Linear:
         ends = np.cumsum(widths)
         return [np.ascontiguousarray(self.coef[end - w:end]) for w, end in zip(widths, ends)]
 
+    def with_temperature(self, temperature: float) -> _Linear:
+        """The same scores, their probabilities temperature-scaled as TemperatureScaled scales them."""
+        return self if temperature == 1.0 else replace(self, proba=_scaled(self.proba, temperature))
+
+
+def _scaled(proba: Callable[[np.ndarray], np.ndarray], temperature: float) -> Callable[[np.ndarray], np.ndarray]:
+    if temperature == 1.0:
+        return proba
+    return lambda X: apply_temperature(proba(X), temperature)
+
 
 def _linear(clf) -> _Linear | None:
     """SGDClassifier(log_loss) / LogisticRegression (as scikit-learn computes their probabilities) and
@@ -270,10 +281,14 @@ class FastPipeline:
     @classmethod
     def compile(cls, pipeline) -> FastPipeline | None:
         """None unless the pipeline is Pipeline([features, classifier]), the features being a TF-IDF, a
-        FeatureUnion of TF-IDFs, or either of those in a TextAndEmbedding."""
+        FeatureUnion of TF-IDFs, or either of those in a TextAndEmbedding (the classifier may be
+        temperature-scaled: tagifai.calibration.TemperatureScaled)."""
         if type(pipeline) is not Pipeline or len(pipeline.steps) != 2:
             return None
         vectorizer, clf = pipeline.steps[0][1], pipeline.steps[1][1]
+        temperature = 1.0
+        if type(clf) is TemperatureScaled:  # the classifier's probabilities, then the same scaling
+            clf, temperature = clf.estimator, clf.temperature
         hybrid = vectorizer if type(vectorizer) is TextAndEmbedding else None
         if hybrid is not None:
             vectorizer = hybrid.tfidf
@@ -295,7 +310,9 @@ class FastPipeline:
             logger.info("fast path off, scikit-learn predicts: %s", exc)
             return None
         linear = _linear(clf)
-        proba = linear.predict_proba if linear is not None else _unchecked(clf.predict_proba)
+        if linear is not None:
+            linear = linear.with_temperature(temperature)
+        proba = linear.predict_proba if linear is not None else _scaled(_unchecked(clf.predict_proba), temperature)
         return cls(blocks, proba, hybrid, linear)
 
     def clear_caches(self) -> None:

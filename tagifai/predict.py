@@ -13,8 +13,10 @@ from sklearn.pipeline import Pipeline
 
 from tagifai.errors import InvalidInputError
 from tagifai.fastpath import Agreement, FastPipeline, agreement
-from tagifai.preprocess import clean_texts, clear_stem_cache
+from tagifai.preprocess import clean_text, clean_texts, clear_stem_cache
+from tagifai.profile import TextStats, text_stats
 from tagifai.threshold import apply_threshold
+from tagifai.vocabulary import known_words
 
 EMPTY_INPUT_MESSAGE = "List of texts to classify cannot be empty."
 TEXT_COLUMN = "text"
@@ -97,6 +99,26 @@ class Predictor:
     def classes(self) -> np.ndarray:
         return self.pipeline.classes_
 
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature of its probabilities (tagifai.calibration); 1 for a model trained without
+        calibration, or pickled before there was one."""
+        return float(getattr(self.pipeline.steps[-1][1], "temperature", 1.0))
+
+    @property
+    def vocabulary(self) -> frozenset[str] | None:
+        """The words the model knows, in the form predict cleans them to (tagifai.vocabulary.known_words), or None when its
+        features hold no words (char n-grams only). Derived once per pipeline object; never pickled."""
+        cached = self.__dict__.get("_vocabulary")
+        if cached is None or cached[0] is not self.pipeline:
+            cached = self.__dict__["_vocabulary"] = (self.pipeline, known_words(self.pipeline))
+        return cached[1]
+
+    def text_stats(self, texts: Sequence[str]) -> list[TextStats]:
+        """Length and out-of-vocabulary share of each text, its words cleaned exactly as predict cleans them."""
+        vocabulary = self.vocabulary
+        return [text_stats(text, clean_text(text, lower=self.lower, stem=self.stem), vocabulary) for text in texts]
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities of the cleaned texts: equal to `pipeline.predict_proba`, computed faster where
         tagifai.fastpath knows the pipeline's steps."""
@@ -164,6 +186,7 @@ class Predictor:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_fast", None)
+        state.pop("_vocabulary", None)
         return state
 
 

@@ -17,6 +17,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from tagifai.args import THRESHOLD_FOLDS, TrainArgs
 from tagifai.calibrated import SigmoidCalibratedLinear
+from tagifai.calibration import TemperatureScaled, apply_temperature, fit_temperature
 from tagifai.config import OTHER_TAG
 from tagifai.evaluate import evaluate
 from tagifai.features import build_vectorizer
@@ -177,6 +178,10 @@ def fit_model(
     pipeline = _fit_pipeline(train, args, val, on_epoch)
     classes = pipeline.classes_
     proba_val, y_val = pipeline.predict_proba(val["clean"]), val["label"].to_numpy()
+    # `val` is out-of-sample for this train-only fit: the temperature is fitted there (so each CV fold, which
+    # re-runs fit_model, fits its own), and the threshold is then tuned on the calibrated probabilities it serves.
+    temperature = fit_temperature(y_val, proba_val, classes) if args.calibration == "temperature" else 1.0
+    proba_val = apply_temperature(proba_val, temperature)
     base_f1 = float(f1_score(y_val, classes[proba_val.argmax(1)], average="weighted", zero_division=0))
     if not args.tune_threshold:
         threshold, val_f1 = 0.0, base_f1
@@ -184,13 +189,24 @@ def fit_model(
         threshold, val_f1 = tune_threshold(y_val, proba_val, classes, minimum=args.min_threshold)
     else:
         oof, oof_classes = out_of_fold_proba(train, args)
-        threshold, _ = tune_threshold(train["label"].to_numpy(), oof, oof_classes, minimum=args.min_threshold)
+        threshold, _ = tune_threshold(train["label"].to_numpy(), apply_temperature(oof, temperature), oof_classes,
+                                      minimum=args.min_threshold)
         pred = apply_threshold(proba_val, classes, threshold)
         val_f1 = float(f1_score(y_val, pred, average="weighted", zero_division=0))
     if args.refit_on_val:
+        # The refitted model keeps the train-only fit's temperature: nothing unseen is left to fit another on.
         pipeline = _fit_pipeline(pd.concat([train, val], ignore_index=True), args)
-    predictor = Predictor(pipeline, threshold, lower=args.lower, stem=args.stem_when_cleaning)
+    predictor = Predictor(_calibrated_pipeline(pipeline, temperature), threshold, lower=args.lower,
+                          stem=args.stem_when_cleaning)
     return FittedModel(predictor, val_f1, base_f1)
+
+
+def _calibrated_pipeline(pipeline: Pipeline, temperature: float) -> Pipeline:
+    """The pipeline with its classifier temperature-scaled (unchanged at T = 1, as models were before)."""
+    if temperature == 1.0:
+        return pipeline
+    (name, vectorizer), (clf_name, clf) = pipeline.steps
+    return Pipeline([(name, vectorizer), (clf_name, TemperatureScaled.around(clf, temperature))])
 
 
 def fit(df: pd.DataFrame, args: TrainArgs, on_epoch: EpochCallback | None = None) -> FitResult:
