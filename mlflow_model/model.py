@@ -15,6 +15,7 @@ from mlflow.pyfunc import PythonModel
 
 from tagifai.errors import InvalidInputError
 from tagifai.predict import texts_from_input
+from tagifai.profile import TextStats
 
 
 class TagifaiModel(PythonModel):
@@ -32,6 +33,10 @@ class TagifaiModel(PythonModel):
         """The rows `predict` returns, as dicts: for our server (serving.scoring), which writes them as JSON
         anyway, so the DataFrame in between would only cost time. Its errors are ours (InvalidInputError)."""
         return self.predictor.predict_records(texts, (params or {}).get("threshold"))
+
+    def text_stats(self, texts: list[str]) -> list[TextStats]:
+        """Length and out-of-vocabulary share of each text (tagifai.profile.TextStats), for the inference log."""
+        return self.predictor.text_stats(texts)
 
     def self_check(self, texts: list[str]) -> bool:
         """A server's warm-up before it takes traffic: whether the fast path agrees with the plain pipeline on

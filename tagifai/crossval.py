@@ -22,6 +22,9 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
 from tagifai.args import TrainArgs
+from tagifai.calibration import expected_calibration_error
+from tagifai.predict import tag_confidence
+from tagifai.profile import TextStats, build_profile, text_stats
 from tagifai.split import split_data
 from tagifai.threshold import apply_threshold
 from tagifai.train import fit_model, prepare
@@ -39,18 +42,51 @@ N_JOBS = -1
 _THREAD_LIMITS = None  # a fold worker's BLAS / OpenMP limit (_one_thread)
 
 
+PROFILE_SOURCE = "out-of-fold cross-validation predictions"
+PROBA_PREFIX = "p_"  # CVResult.predictions' probability columns: p_<class>
+
+
 @dataclass(frozen=True, eq=False)
 class CVResult:
     scores: tuple[float, ...]
     n_splits: int
     n_repeats: int
     seed: int
-    # One row per (repeat, held-out project): id, text, label, predicted (thresholded), fold, repeat.
+    # One row per (repeat, held-out project): id, text, label, predicted (thresholded), confidence (of the predicted
+    # tag, as predict reports it), p_<class> (the fold model's calibrated probabilities), text_chars, text_words,
+    # oov_share (against the fold model's vocabulary: tagifai.profile.text_stats), fold, repeat.
     predictions: pd.DataFrame | None = None
 
     @property
     def mean(self) -> float:
         return float(np.mean(self.scores))
+
+    @property
+    def classes(self) -> list[str]:
+        return [c[len(PROBA_PREFIX):] for c in self.predictions.columns if c.startswith(PROBA_PREFIX)]
+
+    def probabilities(self, rows: pd.DataFrame | None = None) -> np.ndarray:
+        rows = self.predictions if rows is None else rows
+        return rows[[PROBA_PREFIX + c for c in self.classes]].to_numpy()
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error (10 bins) of every held-out prediction of every repeat, pooled: ~100 rows
+        per fold are too few for a 10-bin estimate on their own (its upward bias shrinks with the rows)."""
+        return expected_calibration_error(self.predictions["label"], self.probabilities(), self.classes)
+
+    def first_repeat(self) -> pd.DataFrame:
+        """Each development project once: its held-out prediction in the first repeat."""
+        return self.predictions[self.predictions["repeat"] == 0]
+
+    def reference_profile(self) -> dict:
+        """The run's reference profile (tagifai.profile) from the first repeat's held-out predictions: what the
+        procedure's models predicted, and how sure they were, on projects they had not seen."""
+        rows = self.first_repeat()
+        stats = [TextStats(int(c), int(w), None if pd.isna(o) else float(o))
+                 for c, w, o in zip(rows["text_chars"], rows["text_words"], rows["oov_share"])]
+        return build_profile(rows["predicted"].tolist(), rows["confidence"].tolist(), stats, self.classes,
+                             source=PROFILE_SOURCE)
 
     @property
     def std(self) -> float:
@@ -123,6 +159,13 @@ def _score_fold(fold_train: pd.DataFrame, held: pd.DataFrame, args: TrainArgs,
     train, val = train_test_split(fold_train, test_size=rel_val, stratify=fold_train["label"],
                                   random_state=args.seed)
     predictor = fit_model(train, val, args).predictor
-    pred = apply_threshold(predictor.pipeline.predict_proba(held["clean"]), predictor.classes, predictor.threshold)
+    proba = predictor.pipeline.predict_proba(held["clean"])
+    names = predictor.classes.tolist()
+    pred = apply_threshold(proba, predictor.classes, predictor.threshold)
     score = float(f1_score(held["label"], pred, average="weighted", zero_division=0))
-    return score, held[["id", "text", "label"]].assign(predicted=pred)
+    vocabulary = predictor.vocabulary  # this fold's model: words of the held-out texts it never trained on count
+    stats = [text_stats(text, clean, vocabulary) for text, clean in zip(held["text"], held["clean"])]
+    out = held[["id", "text", "label"]].assign(predicted=pred, confidence=tag_confidence(proba, names, pred))
+    out = out.assign(**{PROBA_PREFIX + name: proba[:, i] for i, name in enumerate(names)})
+    return score, out.assign(text_chars=[s.chars for s in stats], text_words=[s.words for s in stats],
+                             oov_share=[s.oov_share for s in stats])

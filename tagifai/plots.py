@@ -1,4 +1,5 @@
-"""Pictures a person would rather look at: confusion matrix, per-class metrics, the search's history.
+"""Pictures a person would rather look at: confusion matrix, per-class metrics, the search's history, the
+reference profile.
 
 Figures are built with matplotlib's object API (`Figure`, no pyplot): no global backend to choose, nothing
 kept open between plots, and it works headless on servers and in CI.
@@ -97,3 +98,35 @@ def param_importances_figure(importances: dict[str, float]) -> Figure:
     ax.set_title("Hyperparameter importances (completed trials)")
     fig.tight_layout()
     return fig
+
+
+def reference_profile_figure(profile: dict) -> Figure:
+    """The reference profile (tagifai.profile) at a glance: predicted-tag shares, confidence, text length and
+    out-of-vocabulary share of the held-out predictions it was built from."""
+    fig = Figure(figsize=(10, 7))
+    (tags, conf), (length, oov) = fig.subplots(2, 2)
+    shares = profile["tag_shares"]
+    tags.barh(list(shares)[::-1], list(shares.values())[::-1], color="tab:blue")
+    tags.set_xlabel("share of predictions")
+    tags.set_title("Predicted tags")
+    _histogram(conf, profile["confidence"], np.linspace(0, 1, 21), "confidence of the predicted tag", "Confidence")
+    words = profile["text_words"]
+    _histogram(length, words, min(30, max(len(set(words)), 1)), "words in the text", "Text length")
+    if profile["oov_share"] is None:
+        oov.text(0.5, 0.5, "no word vocabulary\n(char n-grams only)", ha="center", va="center")
+        oov.set_axis_off()
+    else:
+        _histogram(oov, profile["oov_share"], np.linspace(0, 1, 21), "share of words the model does not know",
+                   "Out-of-vocabulary share")
+    fig.suptitle(f"Reference profile: {profile['rows']} {profile['source']}")
+    fig.tight_layout()
+    return fig
+
+
+def _histogram(ax: Axes, values, bins, xlabel: str, title: str) -> None:
+    ax.hist(values, bins=bins, color="tab:blue", edgecolor="white")
+    ax.axvline(float(np.mean(values)), color="tab:orange", linestyle="--", label=f"mean {np.mean(values):.3f}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("projects")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)

@@ -151,7 +151,7 @@ class Predictor:
         classes = self.classes
         tags = apply_threshold(proba, classes, threshold)
         names = classes.tolist()
-        return texts, tags.tolist(), _confidence(proba, names, tags).tolist(), names, proba.tolist()
+        return texts, tags.tolist(), tag_confidence(proba, names, tags).tolist(), names, proba.tolist()
 
     def clear_caches(self) -> None:
         """Forget every word seen: stems, and the fast path's per-word n-gram and token ids (for cold timings).
@@ -190,7 +190,7 @@ class Predictor:
         return state
 
 
-def _confidence(proba: np.ndarray, names: list[str], tags: np.ndarray) -> np.ndarray:
+def tag_confidence(proba: np.ndarray, names: list[str], tags: np.ndarray) -> np.ndarray:
     """Probability of the tag actually predicted (after a fallback to `other`, that of `other`)."""
     index = {name: i for i, name in enumerate(names)}
     cols = np.array([index.get(t, -1) for t in tags])

@@ -5,14 +5,15 @@ split is never touched), each fold re-running the whole training procedure. Befo
 model (trained as `tagifai train` would, on the train split; no test scoring) runs the behavioural tests and
 has its predict cost timed against the original design's model (tagifai.cost): a configuration that fails a
 case (the promotion gate would refuse it) or costs more than 1.5x the original per row (tagifai.cost.MAX_COST_RATIO) is
-infeasible (two Optuna constraints, which TPE uses). Each fold's running mean goes to a median pruner, which
+infeasible, and so is one whose held-out probabilities are miscalibrated (cv_ece above
+tagifai.calibration.MAX_CV_ECE, known once its CV is done): three Optuna constraints, which TPE uses. Each fold's running mean goes to a median pruner, which
 may stop infeasible trials early; feasible ones always get their full CV. The best feasible trials are then
 scored on more fold seeds (`confirm`), and the winner is the finalist with the highest CV mean over all of them
 (or, if none is feasible, the trial with the fewest failures).
 
 MLflow: one parent run per search (best args as params, study summary, trials table and plots as
 artifacts) and one nested run per trial (its args as params; cv_f1_mean / cv_f1_std, per-fold scores,
-behaviour failures and cost_ratio as metrics).
+behaviour failures, cost_ratio and cv_ece as metrics).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tagifai import config
 from tagifai.args import CHOICES, TrainArgs
 from tagifai.behaviour import for_predictor, run_behaviour
+from tagifai.calibration import MAX_CV_ECE
 from tagifai.cost import MAX_COST_RATIO, original_args, relative_cost
 from tagifai.crossval import N_REPEATS, N_SPLITS, cross_validate
 from tagifai.data import file_digest, load_projects
@@ -135,8 +137,12 @@ def _too_slow(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get("cost_ratio", 0.0) > MAX_COST_RATIO
 
 
+def _miscalibrated(trial: optuna.trial.FrozenTrial) -> bool:
+    return trial.user_attrs.get("cv_ece", 0.0) > MAX_CV_ECE  # unknown (no full CV): judged by the others
+
+
 def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    return trial.user_attrs.get("behaviour_failures", 1) == 0 and not _too_slow(trial)
+    return trial.user_attrs.get("behaviour_failures", 1) == 0 and not _too_slow(trial) and not _miscalibrated(trial)
 
 
 def finalists(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
@@ -146,9 +152,10 @@ def finalists(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
 
 
 def pick_best(study: optuna.Study, confirmed: dict[int, float] | None = None) -> optuna.trial.FrozenTrial:
-    """Highest CV mean among completed trials that pass the behavioural tests within the cost limit (among the
-    `confirmed` finalists, their CV mean over every fold seed); if none is feasible, the one with the fewest
-    behavioural failures (then within the limit, then the highest CV mean)."""
+    """Highest CV mean among completed trials that pass the behavioural tests within the cost and calibration
+    limits (among the `confirmed` finalists, their CV mean over every fold seed); if none is feasible, the one with
+    the fewest behavioural failures (then within the cost limit, then within the calibration limit, then the
+    highest CV mean)."""
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise TagifaiError("no trial completed: nothing to pick (raise --trials or --timeout)")
@@ -157,8 +164,8 @@ def pick_best(study: optuna.Study, confirmed: dict[int, float] | None = None) ->
     feasible = [t for t in complete if is_feasible(t)]
     if feasible:
         return max(feasible, key=lambda t: (t.value, -t.number))
-    return min(complete, key=lambda t: (t.user_attrs.get("behaviour_failures", 1e9), _too_slow(t), -t.value,
-                                        t.number))
+    return min(complete, key=lambda t: (t.user_attrs.get("behaviour_failures", 1e9), _too_slow(t),
+                                        _miscalibrated(t), -t.value, t.number))
 
 
 class _Objective:
@@ -230,11 +237,13 @@ class _Objective:
             else:
                 trial.set_user_attr("cv_f1_std", cv.std)
                 trial.set_user_attr("cv_scores", list(cv.scores))
+                trial.set_user_attr("cv_ece", cv.ece)
+                trial.set_constraint("cv_ece_over_limit", cv.ece - MAX_CV_ECE)
                 mlflow.set_tag("trial_state", "COMPLETE")
-                mlflow.log_metrics({"cv_f1_mean": cv.mean, "cv_f1_std": cv.std})
+                mlflow.log_metrics({"cv_f1_mean": cv.mean, "cv_f1_std": cv.std, "cv_ece": cv.ece})
             mlflow.log_metric("duration_s", time.monotonic() - started)
             outcome = (f"pruned after {len(scores)} folds (cv f1 {np.mean(scores):.4f} so far)" if pruned
-                       else f"cv f1 {cv.mean:.4f} ± {cv.std:.4f}")
+                       else f"cv f1 {cv.mean:.4f} ± {cv.std:.4f} · cv ece {cv.ece:.4f}")
             mlflow.set_tag("mlflow.note.content", f"{args.describe()}\n\n{outcome} · behaviour failures "
                                                   f"{len(failures)} · cost ratio {cost:.2f}")
         if pruned:
@@ -302,21 +311,23 @@ def _summary(study: optuna.Study, best: optuna.trial.FrozenTrial, best_args: Tra
             "trial": best.number, "run_id": best.user_attrs.get("run_id"),
             "cv_f1_mean": best.value, "cv_f1_std": best.user_attrs.get("cv_f1_std"),
             "behaviour_failures": best.user_attrs.get("behaviour_failures"),
-            "cost_ratio": best.user_attrs.get("cost_ratio"), "confirmed": confirmation.get(best.number),
+            "cost_ratio": best.user_attrs.get("cost_ratio"), "cv_ece": best.user_attrs.get("cv_ece"),
+            "confirmed": confirmation.get(best.number),
             "params": best.params, "args": asdict(best_args),
         },
         "confirmation": {str(n): c for n, c in confirmation.items()},
         "baseline": None if baseline is None else {
             "trial": baseline.number, "cv_f1_mean": baseline.value,
             "cv_f1_std": baseline.user_attrs.get("cv_f1_std"),
-            "behaviour_failures": baseline.user_attrs.get("behaviour_failures"), "params": baseline.params,
+            "behaviour_failures": baseline.user_attrs.get("behaviour_failures"),
+            "cv_ece": baseline.user_attrs.get("cv_ece"), "params": baseline.params,
         },
         # What the behavioural constraint costs: the best completed trial, feasible or not.
         "best_unconstrained": None if top is None else {
             "trial": top.number, "cv_f1_mean": top.value, "cv_f1_std": top.user_attrs.get("cv_f1_std"),
             "behaviour_failures": top.user_attrs.get("behaviour_failures"),
             "failed_cases": top.user_attrs.get("failed_cases"), "cost_ratio": top.user_attrs.get("cost_ratio"),
-            "params": top.params,
+            "cv_ece": top.user_attrs.get("cv_ece"), "params": top.params,
         },
         "importances": importances,
     }
@@ -328,7 +339,7 @@ def _trials_frame(study: optuna.Study) -> pd.DataFrame:
         rows.append({
             "trial": t.number, "state": t.state.name, "cv_f1_mean": t.value,
             "cv_f1_std": t.user_attrs.get("cv_f1_std"), "behaviour_failures": t.user_attrs.get("behaviour_failures"),
-            "cost_ratio": t.user_attrs.get("cost_ratio"),
+            "cost_ratio": t.user_attrs.get("cost_ratio"), "cv_ece": t.user_attrs.get("cv_ece"),
             "failed_cases": ",".join(t.user_attrs.get("failed_cases", [])),
             "duration_s": t.duration.total_seconds() if t.duration else None,
             "run_id": t.user_attrs.get("run_id"), **{f"param_{k}": v for k, v in t.params.items()},
@@ -364,7 +375,8 @@ def optimize(
     settings = {
         "n_trials": n_trials, "timeout_s": timeout, "cv": f"repeated stratified {n_splits}-fold x{n_repeats}",
         "cv_data": "train+val (test split excluded)", "objective": "mean weighted F1 over folds",
-        "sampler": "TPE (multivariate, group, seed=%d, 10 startup trials, behaviour and cost constraints)" % base.seed,
+        "sampler": (f"TPE (multivariate, group, seed={base.seed}, 10 startup trials, behaviour, cost and "
+                    f"cv_ece <= {MAX_CV_ECE} constraints)"),
         "pruner": "MedianPruner(n_startup_trials=5, n_warmup_steps=4) on the running fold mean",
         "confirmation": f"top {confirm_top} feasible trials re-scored on {confirm_seeds} more fold seeds",
     }
@@ -425,6 +437,7 @@ def _log_parent(study, best, best_args: TrainArgs, summary: dict, importances: d
     mlflow.log_metrics({
         "best_cv_f1_mean": float(best.value), "best_cv_f1_std": float(best.user_attrs["cv_f1_std"]),
         "best_behaviour_failures": float(best.user_attrs.get("behaviour_failures", -1)),
+        "best_cv_ece": float(best.user_attrs.get("cv_ece", float("nan"))),
         "n_trials": len(study.trials),
         "n_trials_complete": summary["trials"].get("COMPLETE", 0),
         "n_trials_pruned": summary["trials"].get("PRUNED", 0),

@@ -1,6 +1,7 @@
 """What a training run records beyond its test score, so a report or a gate needs nothing but the run:
-cross-validation on train + val (mean ± std, per fold, slices of the out-of-fold predictions), the test
-split's predictions, the data's make-up, and the behavioural tests of the trained model.
+cross-validation on train + val (mean ± std, per fold, slices and calibration error of the out-of-fold
+predictions, the reference profile built from them), the test split's predictions and calibration, the data's
+make-up, and the behavioural tests of the trained model.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tagifai.args import TrainArgs
 from tagifai.behaviour import BehaviourReport, for_predictor, run_behaviour
+from tagifai.calibration import expected_calibration_error
 from tagifai.crossval import N_REPEATS, N_SPLITS, CVResult, cross_validate
 from tagifai.data import LoadReport
 from tagifai.evaluate import evaluate, flatten_metrics
+from tagifai.plots import reference_profile_figure
+from tagifai.profile import PROFILE_ARTIFACT
 from tagifai.train import FitResult
 
 # The training run's CV uses other folds than the search (whose folds use the seed itself), so the figure it
@@ -29,6 +33,8 @@ ARTIFACTS = {
     "test_predictions": "test_predictions.csv",
     "data": "data_summary.json",
     "behaviour": "behaviour.json",
+    "profile": PROFILE_ARTIFACT,
+    "profile_plot": "reference_profile.png",
 }
 
 
@@ -45,6 +51,15 @@ def test_predictions(result: FitResult) -> pd.DataFrame:
     for i, name in enumerate(classes):
         frame[f"p_{name}"] = proba[:, i]
     return frame
+
+
+def test_calibration(frame: pd.DataFrame, classes: list[str]) -> dict[str, float]:
+    """How far the test split's confidence is from its accuracy (test_predictions' frame): accuracy of the top
+    tag, mean top probability (the monitor's accuracy estimate) and the expected calibration error."""
+    proba = frame[[f"p_{name}" for name in classes]].to_numpy()
+    accuracy = float((np.asarray(classes)[proba.argmax(axis=1)] == frame["label"].to_numpy()).mean())
+    return {"test_accuracy": accuracy, "test_confidence_mean": float(proba.max(axis=1).mean()),
+            "test_ece": expected_calibration_error(frame["label"], proba, classes)}
 
 
 def data_summary(df: pd.DataFrame, result: FitResult, report: LoadReport) -> dict:
@@ -65,7 +80,7 @@ def cv_performance(cv: CVResult, classes: list[str]) -> dict:
     """performance.json's shape, over every out-of-fold prediction of every repeat, plus the fold scores."""
     perf = evaluate(cv.predictions, cv.predictions["predicted"].to_numpy(), classes)
     perf["cv"] = {"scheme": cv.describe(), "f1_mean": cv.mean, "f1_std": cv.std, "fold_f1": list(cv.scores),
-                  "n_splits": cv.n_splits, "n_repeats": cv.n_repeats, "seed": cv.seed}
+                  "ece": cv.ece, "n_splits": cv.n_splits, "n_repeats": cv.n_repeats, "seed": cv.seed}
     return perf
 
 
@@ -89,8 +104,10 @@ def log_quality(df: pd.DataFrame, report: LoadReport, result: FitResult, args: T
     classes = result.predictor.classes.tolist()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ARTIFACTS["test_predictions"]
-        test_predictions(result).to_csv(path, index=False)
+        frame = test_predictions(result)
+        frame.to_csv(path, index=False)
         mlflow.log_artifact(str(path))
+    mlflow.log_metrics(test_calibration(frame, classes))
     mlflow.log_dict(data_summary(df, result, report), ARTIFACTS["data"])
 
     behaviour = run_behaviour(for_predictor(result.predictor))
@@ -102,10 +119,19 @@ def log_quality(df: pd.DataFrame, report: LoadReport, result: FitResult, args: T
         cv = _cv_with_progress(df, args, cv_repeats, seed=args.seed + CV_SEED_OFFSET)
         perf = cv_performance(cv, classes)
         mlflow.log_dict(perf, ARTIFACTS["cv"])
-        mlflow.log_metrics({"cv_f1_mean": cv.mean, "cv_f1_std": cv.std})
+        mlflow.log_metrics({"cv_f1_mean": cv.mean, "cv_f1_std": cv.std, "cv_ece": cv.ece})
+        log_reference_profile(cv)
         for i, score in enumerate(cv.scores):
             mlflow.log_metric("cv_f1_fold", score, step=i)
         flat = flatten_metrics({k: perf[k] for k in ("overall", "class", "slices")})
         mlflow.log_metrics({f"cv_{k}": v for k, v in flat.items() if k.startswith(("slices/", "class/"))})
         mlflow.set_tag("cv_scheme", cv.describe())
     return cv, behaviour
+
+
+def log_reference_profile(cv: CVResult) -> dict:
+    """The reference `tagifai monitor` compares served traffic with, and its picture, as run artifacts."""
+    profile = cv.reference_profile()
+    mlflow.log_dict(profile, ARTIFACTS["profile"])
+    mlflow.log_figure(reference_profile_figure(profile), ARTIFACTS["profile_plot"])
+    return profile

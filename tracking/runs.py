@@ -81,7 +81,8 @@ def _log_data(df: pd.DataFrame, data_path: Path, report: LoadReport) -> None:
 
 def _log_results(result: FitResult, args: TrainArgs) -> None:
     perf = result.performance
-    mlflow.log_metrics({**flatten_metrics(perf), "val_f1": result.val_f1, "threshold": result.predictor.threshold})
+    mlflow.log_metrics({**flatten_metrics(perf), "val_f1": result.val_f1, "threshold": result.predictor.threshold,
+                        "temperature": result.predictor.temperature})
     mlflow.log_dict(perf, "performance.json")
     mlflow.log_dict(args.to_params(), "args.json")
     mlflow.log_dict({"mapping": result.mapping, "classes": result.predictor.classes.tolist()}, "label_mapping.json")
@@ -111,7 +112,9 @@ def run_note(args: TrainArgs, result: FitResult, cv: CVResult | None) -> str:
     scores = [f"test f1 **{result.performance['overall']['f1']:.4f}**", f"val_f1 {result.val_f1:.4f}"]
     if cv is not None:
         scores.append(f"cv f1 {cv.mean:.4f} ± {cv.std:.4f} ({cv.n_splits}-fold x{cv.n_repeats})")
+        scores.append(f"cv ece {cv.ece:.4f}")
     scores.append(f"threshold {result.predictor.threshold:.3f}")
+    scores.append(f"temperature {result.predictor.temperature:.3f}")
     serving = "fast path" if result.predictor.use_fast_path else "plain pipeline (the fast path disagreed)"
     return f"{args.describe()}\n\n{' · '.join(scores)}\n\nserves through the {serving}"
 
