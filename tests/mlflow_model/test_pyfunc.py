@@ -212,6 +212,15 @@ def test_loaded_model_predicts_like_the_trained_predictor(model, trained_run):
     np.testing.assert_allclose(out["confidence"].to_numpy(), expected["confidence"])
 
 
+def test_loaded_model_gives_text_stats_as_the_server_asks_for_them(model, trained_run):
+    """serving calls model.unwrap_python_model().text_stats for the inference log: the trained predictor's numbers,
+    and the calibrated probabilities travel with the model (its temperature)."""
+    texts = trained_run.result.splits.test["text"].tolist()[:20] + ["Our team orders pizza every Friday."]
+    python_model = model.unwrap_python_model()
+    assert python_model.text_stats(texts) == trained_run.result.predictor.text_stats(texts)
+    assert python_model.predictor.temperature == trained_run.result.predictor.temperature != 1.0
+
+
 def test_threshold_param_one_gives_other(model):
     out = model.predict(pd.DataFrame({"text": [EXAMPLE_NLP, EXAMPLE_CV]}), params={"threshold": 1.0})
     assert out["predicted_tag"].tolist() == ["other", "other"]
