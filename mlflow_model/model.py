@@ -40,9 +40,11 @@ class TagifaiModel(PythonModel):
 
     def self_check(self, texts: list[str]) -> bool:
         """A server's warm-up before it takes traffic: whether the fast path agrees with the plain pipeline on
-        `texts` (the pipeline serves if not), then one prediction, which builds the per-word tables."""
+        `texts` (the pipeline serves if not), then one prediction, which builds the per-word tables, and their text
+        stats, which derive the vocabulary (not in the inference log's writer, on its first row)."""
         agrees = self.predictor.check_fast_path(texts).agrees
         self.predictor.predict_records(texts)
+        self.predictor.text_stats(texts)
         return agrees
 
 

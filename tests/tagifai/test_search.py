@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from tagifai import config
 from tagifai.args import TrainArgs
 from app.cli import app
-from tagifai.search import ALPHA_RANGES, optimize, suggest_args, trial_params
+from tagifai.calibration import MAX_CV_ECE
+from tagifai.search import ALPHA_RANGES, is_feasible, optimize, pick_best, suggest_args, trial_params
 
 
 def sampled_args(n: int = 60) -> list[tuple[dict, TrainArgs]]:
@@ -65,6 +66,29 @@ def test_trial_params_give_back_the_args(values):
     assert suggest_args(optuna.trial.FixedTrial(trial_params(args)), TrainArgs()) == args
 
 
+def _done(study: optuna.Study, value: float, **attrs) -> None:
+    study.add_trial(optuna.trial.create_trial(
+        params={}, distributions={}, value=value,
+        user_attrs={"behaviour_failures": 0, "cost_ratio": 1.0, "cv_f1_std": 0.0, **attrs}))
+
+
+def test_a_miscalibrated_trial_is_infeasible_and_loses_to_a_calibrated_one():
+    study = optuna.create_study(direction="maximize")
+    _done(study, 0.95, cv_ece=MAX_CV_ECE + 0.01)
+    _done(study, 0.90, cv_ece=MAX_CV_ECE)
+    over, within = study.trials
+    assert not is_feasible(over) and is_feasible(within)
+    assert pick_best(study).number == within.number
+
+
+def test_with_no_feasible_trial_behaviour_failures_weigh_before_calibration():
+    study = optuna.create_study(direction="maximize")
+    _done(study, 0.90, cv_ece=0.2)
+    _done(study, 0.97, cv_ece=0.01, behaviour_failures=1)
+    _done(study, 0.91, cv_ece=0.3)
+    assert pick_best(study).number == 2  # the highest score among the trials that pass the behavioural tests
+
+
 def tiny_space(trial: optuna.Trial, base: TrainArgs) -> TrainArgs:
     return replace(base, analyzer="word", word_ngram_max=1, num_epochs=3, classifier="sgd", tune_threshold=False,
                    alpha=trial.suggest_float("alpha_sgd", 1e-5, 1e-3, log=True))
@@ -93,8 +117,11 @@ def test_every_trial_is_a_nested_run_with_its_params_and_cv_metrics(search):
         note = child.data.tags["mlflow.note.content"]
         assert note.startswith("sgd on word 1-1 TF-IDF") and ("cv f1 " in note or "pruned after" in note)
         if child.data.tags["trial_state"] == "COMPLETE":
-            assert {"cv_f1_mean", "cv_f1_std", "behaviour_failures"} <= set(child.data.metrics)
+            assert {"cv_f1_mean", "cv_f1_std", "behaviour_failures", "cv_ece"} <= set(child.data.metrics)
     assert sum(c.data.tags["trial_state"] == "COMPLETE" for c in children) >= 1
+    for trial in result.study.trials:  # the calibration limit is one of the constraints TPE is given
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert trial.constraints["cv_ece_over_limit"] == pytest.approx(trial.user_attrs["cv_ece"] - MAX_CV_ECE)
 
 
 @pytest.mark.slow
