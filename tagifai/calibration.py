@@ -20,7 +20,6 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-CALIBRATIONS = ("none", "temperature")
 ECE_BINS = 10
 # The search's constraint (tagifai.search) and what the shipped configuration must meet: cv_ece at most this.
 MAX_CV_ECE = 0.03

@@ -62,12 +62,16 @@ class CVResult:
         return float(np.mean(self.scores))
 
     @property
+    def std(self) -> float:
+        return float(np.std(self.scores))
+
+    @property
     def classes(self) -> list[str]:
         return [c[len(PROBA_PREFIX):] for c in self.predictions.columns if c.startswith(PROBA_PREFIX)]
 
-    def probabilities(self, rows: pd.DataFrame | None = None) -> np.ndarray:
-        rows = self.predictions if rows is None else rows
-        return rows[[PROBA_PREFIX + c for c in self.classes]].to_numpy()
+    def probabilities(self) -> np.ndarray:
+        """(rows x classes) as `predictions`' p_<class> columns hold them."""
+        return self.predictions[[PROBA_PREFIX + c for c in self.classes]].to_numpy()
 
     @property
     def ece(self) -> float:
@@ -87,10 +91,6 @@ class CVResult:
                  for c, w, o in zip(rows["text_chars"], rows["text_words"], rows["oov_share"])]
         return build_profile(rows["predicted"].tolist(), rows["confidence"].tolist(), stats, self.classes,
                              source=PROFILE_SOURCE)
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.scores))
 
     def describe(self) -> str:
         return (f"repeated stratified {self.n_splits}-fold x{self.n_repeats} (fold seed {self.seed}) "

@@ -107,8 +107,8 @@ class Predictor:
 
     @property
     def vocabulary(self) -> frozenset[str] | None:
-        """The words the model knows, in the form predict cleans them to (tagifai.vocabulary.known_words), or None when its
-        features hold no words (char n-grams only). Derived once per pipeline object; never pickled."""
+        """The words the model knows, in the form predict cleans them to (tagifai.vocabulary.known_words), or None
+        when its features hold no words (char n-grams only). Derived once per pipeline object; never pickled."""
         cached = self.__dict__.get("_vocabulary")
         if cached is None or cached[0] is not self.pipeline:
             cached = self.__dict__["_vocabulary"] = (self.pipeline, known_words(self.pipeline))
