@@ -47,6 +47,17 @@ def example_profile(seed: int = 0) -> dict:
     return build_profile(projects["tag"].tolist(), confidence, stats, CLASSES, source="harness example profile")
 
 
+def reference_sample(profile: dict, n: int, rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray,
+                                                                             np.ndarray]:
+    """(tag counts, confidence, text_chars, oov_share) of n rows drawn from the profile, as numpy only: the
+    false-alarm checks draw thousands of windows."""
+    classes = list(profile["tag_shares"])
+    shares = np.array([profile["tag_shares"][c] for c in classes])
+    counts = dict(zip(classes, rng.multinomial(n, shares / shares.sum()).tolist()))
+    draw = lambda key: rng.choice(np.asarray(profile[key]), n)  # noqa: E731
+    return counts, draw("confidence"), draw("text_chars"), draw("oov_share")
+
+
 def _frame(tags: np.ndarray, confidence: np.ndarray, chars: np.ndarray, oov: np.ndarray, topic: np.ndarray,
            model_name: str, version: int, role: str, logged_at: datetime, rng) -> pd.DataFrame:
     n = len(tags)
@@ -54,7 +65,7 @@ def _frame(tags: np.ndarray, confidence: np.ndarray, chars: np.ndarray, oov: np.
     texts = [f"{t} {rid}" for t, rid in zip(topic, request_ids)]  # unique texts, so labels can join by text
     at = logged_at.astimezone(timezone.utc).replace(tzinfo=None) if logged_at.tzinfo else logged_at
     return pd.DataFrame({
-        "logged_at": at - pd.to_timedelta(rng.uniform(0, 60, n), unit="s"),
+        "logged_at": (at - pd.to_timedelta(rng.uniform(0, 60, n), unit="s")).floor("us"),
         "request_id": request_ids,
         "model_name": model_name,
         "model_version": version,

@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from harness.inference_rows import example_profile, in_distribution, shifted, single_class
-from monitoring.drift import Thresholds, detect, psi
+from harness.inference_rows import example_profile, in_distribution, reference_sample, shifted, single_class
+from monitoring.drift import Thresholds, detect, ks_signal, psi
 from monitoring.errors import ThresholdError
 
 
@@ -37,7 +37,9 @@ def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
 def test_samples_of_the_reference_itself_rarely_fire(profile):
     """200 windows of 115 rows drawn from the reference (fixed seeds): fewer than 1% fire anything. The same
     check with 1000 draws and other sizes is in docs/monitoring.md."""
-    fired = sum(bool(drifted(in_distribution(profile, 115, "m", 1, seed=seed), profile)) for seed in range(200))
+    rng = np.random.default_rng(0)
+    fired = sum(any(s.drifted for s in detect(*reference_sample(profile, 115, rng), profile, Thresholds()))
+                for _ in range(200))
     assert fired <= 2
 
 
@@ -53,10 +55,9 @@ def test_single_class_traffic_fires_the_tag_signals_only(profile):
 
 def test_a_large_window_with_a_tiny_shift_does_not_fire(profile):
     """p-values alone would: 100k rows make a 0.02 shift of confidence 'significant', its effect is small."""
-    frame = in_distribution(profile, 100_000, "m", 1)
-    frame["confidence"] = (frame["confidence"] - 0.02).clip(0, 1)
-    confidence = signals_of(frame, profile)["confidence_ks"]
-    assert confidence.p_value < 0.01 and not confidence.drifted
+    window = np.random.default_rng(0).choice(np.asarray(profile["confidence"]), 100_000) - 0.02
+    confidence = ks_signal("confidence_ks", window, np.asarray(profile["confidence"]), 0.2, 0.01)
+    assert confidence.p_value < 0.01 and confidence.statistic < 0.2 and not confidence.drifted
 
 
 def test_a_tag_the_reference_never_predicted_fires(profile):
