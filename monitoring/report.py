@@ -28,7 +28,8 @@ def signal_rows(result: MonitorResult) -> list[tuple[str, str, str, str, str]]:
 def summary_lines(result: MonitorResult) -> list[str]:
     e = result.estimate
     lines = [f"model: {result.model.name} version {result.model.version} ({result.role})",
-             f"window: {result.window.key.describe()}: {result.window.rows} rows of {result.log_uri}",
+             f"window: the last {result.window.key.since} (since {result.window.key.start:%Y-%m-%d %H:%M:%S} UTC): "
+             f"{result.window.rows} rows of {result.log_uri}",
              f"estimated accuracy: {e.accuracy:.4f} ± {e.std:.4f} (95%: {e.low:.4f}-{e.high:.4f})"]
     if result.measured is not None:
         m = result.measured
@@ -40,7 +41,7 @@ def summary_lines(result: MonitorResult) -> list[str]:
 
 
 def table(result: MonitorResult) -> str:
-    header = ("signal", "statistic", "threshold", "p-value", "")
+    header = ("signal", "statistic", "threshold", "p-value", "drifted")
     rows = [header, *signal_rows(result)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     body = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

@@ -42,7 +42,8 @@ class WindowKey:
                     log.logged_at >= self.start)
 
     def describe(self) -> str:
-        return f"{self.model_name} version {self.version} ({self.role}) since {self.start:%Y-%m-%d %H:%M:%S} UTC"
+        return (f"{self.model_name} version {self.version} ({self.role}) in the last {self.since} "
+                f"(since {self.start:%Y-%m-%d %H:%M:%S} UTC)")
 
 
 @dataclass(frozen=True, eq=False)
