@@ -20,7 +20,7 @@ from monitoring.errors import MonitorInputError
 from monitoring.estimate import Estimate, estimate_accuracy
 from monitoring.labels import Measured, measure
 from monitoring.reference import load_reference
-from monitoring.retention import parse_duration
+from monitoring.retention import format_duration, parse_duration
 from monitoring.logdb import open_log
 from monitoring.window import Window, WindowKey, read_window
 from tagifai import config
@@ -78,7 +78,7 @@ class MonitorResult:
             "model": self.model.name,
             "version": self.model.version,
             "role": self.role,
-            "window": {"since": str(self.window.key.since), "start": self.window.key.start.isoformat() + "Z"},
+            "window": {"since": format_duration(self.window.key.since), "start": self.window.key.start.isoformat() + "Z"},
             "inference_log": self.log_uri,
             "run_id": self.run_id,
         }

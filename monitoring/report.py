@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitoring.plots import distribution_figure, tag_shares_figure
+from monitoring.retention import format_duration
 
 if TYPE_CHECKING:
     from monitoring.monitor import MonitorResult
@@ -28,7 +29,7 @@ def signal_rows(result: MonitorResult) -> list[tuple[str, str, str, str, str]]:
 def summary_lines(result: MonitorResult) -> list[str]:
     e = result.estimate
     lines = [f"model: {result.model.name} version {result.model.version} ({result.role})",
-             f"window: the last {result.window.key.since} (since {result.window.key.start:%Y-%m-%d %H:%M:%S} UTC): "
+             f"window: the last {format_duration(result.window.key.since)} (since {result.window.key.start:%Y-%m-%d %H:%M:%S} UTC): "
              f"{result.window.rows} rows of {result.log_uri}",
              f"estimated accuracy: {e.accuracy:.4f} ± {e.std:.4f} (95%: {e.low:.4f}-{e.high:.4f})"]
     if result.measured is not None:

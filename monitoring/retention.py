@@ -29,6 +29,15 @@ def parse_duration(value: str, field: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
 
 
+def format_duration(value: timedelta) -> str:
+    """The largest unit that writes `value` whole, as parse_duration reads it: 1d, 90m, 45s."""
+    seconds = value.total_seconds()
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def cutoff(older_than: timedelta, now: datetime | None = None) -> datetime:
     """The UTC-naive time before which rows are older than `older_than` (logged_at is stored UTC, naive)."""
     now = now or datetime.now(timezone.utc)

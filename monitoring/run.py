@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from requests.exceptions import RequestException
 
 from monitoring.report import report_files, write_report
+from monitoring.retention import format_duration
 from tracking.remote import server_error
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ REPORT_NAME = "monitoring_report.md"
 
 def params(result: MonitorResult) -> dict:
     return {"model_name": result.model.name, "model_version": result.model.version, "role": result.role,
-            "run_id_monitored": result.model.run_id, "window_since": str(result.window.key.since),
+            "run_id_monitored": result.model.run_id, "window_since": format_duration(result.window.key.since),
             "window_start": result.window.key.start.isoformat() + "Z", "inference_log": result.log_uri,
             **{f"threshold_{k}": v for k, v in result.thresholds.to_dict().items()}}
 

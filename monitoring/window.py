@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring import schema
 from monitoring.errors import EmptyWindowError, InferenceLogError
-from monitoring.retention import cutoff
+from monitoring.retention import cutoff, format_duration
 
 CHUNK_ROWS = 100_000
 log = schema.inference_log.c
@@ -42,7 +42,7 @@ class WindowKey:
                     log.logged_at >= self.start)
 
     def describe(self) -> str:
-        return (f"{self.model_name} version {self.version} ({self.role}) in the last {self.since} "
+        return (f"{self.model_name} version {self.version} ({self.role}) in the last {format_duration(self.since)} "
                 f"(since {self.start:%Y-%m-%d %H:%M:%S} UTC)")
 
 
