@@ -347,10 +347,10 @@ def gate(model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to check
 @app.command()
 def monitor(
     inference_log: Optional[str] = typer.Option(
-        None, help="The server's inference log, a SQLite or PostgreSQL URL [default: sqlite:///inference.db]."),
-    model_uri: Optional[str] = typer.Option(None, help="The served model [default: models:/tagifai@<role>]."),
-    role: Optional[str] = typer.Option(None, help="champion or challenger [default: the URI's alias if it is "
-                                                  "one, else champion]."),
+        None, help="The server's inference log, a SQLite or PostgreSQL URL (default: sqlite:///inference.db)."),
+    model_uri: Optional[str] = typer.Option(None, help="The served model (default: models:/tagifai@ROLE)."),
+    role: Optional[str] = typer.Option(None, help="champion or challenger (default: the URI's alias if it is "
+                                                  "one, else champion)."),
     since: str = typer.Option("24h", help="The window: rows logged in the last 90m, 24h, 7d, ..."),
     labels: Optional[Path] = typer.Option(None, help="CSV of `tag` and `request_id` or `text`: measured accuracy "
                                                      "and F1 of the logged predictions."),

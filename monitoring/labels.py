@@ -72,8 +72,9 @@ def fetch_joined(eng: Engine, window: WindowKey, key: str, values: list[str]) ->
     return pd.concat(parts, ignore_index=True)
 
 
-def measure(eng: Engine, window: WindowKey, path: Path) -> Measured:
-    key, labels = read_labels(path)
+def measure(eng: Engine, window: WindowKey, path: Path, read: tuple[str, pd.DataFrame] | None = None) -> Measured:
+    """`read`: read_labels(path) done before (so a bad file fails before the window is read)."""
+    key, labels = read or read_labels(path)
     joined = fetch_joined(eng, window, key, labels.index.tolist())
     if joined.empty:
         raise LabelsError(f"--labels {path}: none of its {len(labels)} rows joins a logged prediction of "

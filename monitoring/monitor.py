@@ -18,7 +18,7 @@ from monitoring import schema
 from monitoring.drift import Signal, Thresholds, detect
 from monitoring.errors import MonitorInputError
 from monitoring.estimate import Estimate, estimate_accuracy
-from monitoring.labels import Measured, measure
+from monitoring.labels import Measured, measure, read_labels
 from monitoring.reference import load_reference
 from monitoring.retention import format_duration, parse_duration
 from monitoring.logdb import open_log
@@ -117,6 +117,7 @@ def monitor(options: MonitorOptions) -> MonitorResult:
 
     role, model_uri = role_and_uri(options.model_uri, options.role)
     since = since_duration(options.since)
+    labels = read_labels(options.labels) if options.labels else None  # a bad file fails before any query
     eng = open_log(options.log_uri)
     try:
         reference = load_reference(model_uri)
@@ -124,7 +125,7 @@ def monitor(options: MonitorOptions) -> MonitorResult:
         window = read_window(eng, key)
         signals = detect(window.tag_counts, window.confidence, window.text_chars, window.oov_share,
                          reference.profile, options.thresholds)
-        measured = measure(eng, key, options.labels) if options.labels else None
+        measured = measure(eng, key, options.labels, labels) if labels else None
     finally:
         eng.dispose()
     result = MonitorResult(reference.model, role, schema.redact(options.log_uri), window, reference.profile,
