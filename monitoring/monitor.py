@@ -9,18 +9,20 @@ fails then costs the run, never the report: `run_error` says why).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from batch.models import ResolvedModel, parse
 from batch.errors import ModelResolutionError
+from batch.models import ResolvedModel, parse
 from monitoring import schema
 from monitoring.drift import Signal, Thresholds, detect
 from monitoring.errors import MonitorInputError
 from monitoring.estimate import Estimate, estimate_accuracy
 from monitoring.labels import Measured, measure, read_labels
 from monitoring.reference import load_reference
+from monitoring.report import write_report
 from monitoring.retention import format_duration, parse_duration
+from monitoring.run import log_monitoring_run
 from monitoring.logdb import open_log
 from monitoring.window import Window, WindowKey, read_window
 from tagifai import config
@@ -78,13 +80,18 @@ class MonitorResult:
             "model": self.model.name,
             "version": self.model.version,
             "role": self.role,
-            "window": {"since": format_duration(self.window.key.since), "start": self.window.key.start.isoformat() + "Z"},
+            "window": {"since": format_duration(self.window.key.since), "start": _utc(self.window.key.start),
+                       "end": _utc(self.window.key.end)},
             "inference_log": self.log_uri,
             "run_id": self.run_id,
         }
         if self.measured is not None:
             out["measured"] = self.measured.to_dict()
         return out
+
+
+def _utc(naive: datetime) -> str:
+    return naive.isoformat() + "Z"
 
 
 def role_and_uri(model_uri: str | None, role: str | None) -> tuple[str, str]:
@@ -112,9 +119,6 @@ def since_duration(value: str) -> timedelta:
 
 
 def monitor(options: MonitorOptions) -> MonitorResult:
-    from monitoring.report import write_report
-    from monitoring.run import log_monitoring_run
-
     role, model_uri = role_and_uri(options.model_uri, options.role)
     since = since_duration(options.since)
     labels = read_labels(options.labels) if options.labels else None  # a bad file fails before any query

@@ -27,10 +27,10 @@ def signal_rows(result: MonitorResult) -> list[tuple[str, str, str, str, str]]:
 
 
 def summary_lines(result: MonitorResult) -> list[str]:
-    e = result.estimate
+    e, key = result.estimate, result.window.key
     lines = [f"model: {result.model.name} version {result.model.version} ({result.role})",
-             f"window: the last {format_duration(result.window.key.since)} (since {result.window.key.start:%Y-%m-%d %H:%M:%S} UTC): "
-             f"{result.window.rows} rows of {result.log_uri}",
+             f"window: the last {format_duration(key.since)} ({key.start:%Y-%m-%d %H:%M:%S} to "
+             f"{key.end:%Y-%m-%d %H:%M:%S} UTC): {result.window.rows} rows of {result.log_uri}",
              f"estimated accuracy: {e.accuracy:.4f} ± {e.std:.4f} (95%: {e.low:.4f}-{e.high:.4f})"]
     if result.measured is not None:
         m = result.measured

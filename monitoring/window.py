@@ -25,21 +25,25 @@ log = schema.inference_log.c
 
 @dataclass(frozen=True)
 class WindowKey:
-    """Which rows: one version of one model in one role, logged at or after `start` (UTC, naive)."""
+    """Which rows: one version of one model in one role, logged in [start, end) (UTC, naive). The end is fixed
+    when the key is made, so the counts, the streamed values and the labels' join all read the same rows while
+    the server keeps logging."""
 
     model_name: str
     version: int
     role: str
     since: timedelta
     start: datetime
+    end: datetime
 
     @classmethod
     def last(cls, model_name: str, version: int, role: str, since: timedelta) -> WindowKey:
-        return cls(model_name, version, role, since, cutoff(since))
+        end = cutoff(timedelta(0))
+        return cls(model_name, version, role, since, end - since, end)
 
     def condition(self):
         return and_(log.model_name == self.model_name, log.model_version == self.version, log.role == self.role,
-                    log.logged_at >= self.start)
+                    log.logged_at >= self.start, log.logged_at < self.end)
 
     def describe(self) -> str:
         return (f"{self.model_name} version {self.version} ({self.role}) in the last {format_duration(self.since)} "
@@ -86,7 +90,7 @@ def _stream(conn, key: WindowKey) -> np.ndarray:
 
 def _empty_message(conn, eng: Engine, key: WindowKey) -> str:
     held = conn.execute(select(log.model_name, log.model_version, log.role, func.count())
-                        .where(log.logged_at >= key.start)
+                        .where(log.logged_at >= key.start, log.logged_at < key.end)
                         .group_by(log.model_name, log.model_version, log.role).limit(10)).all()
     found = "; it holds " + ", ".join(f"{n} version {v} ({r}): {c} rows" for n, v, r, c in held) if held \
         else "; it holds no rows at all in that window"
