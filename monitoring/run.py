@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.exceptions import MlflowException
-from requests.exceptions import RequestException
 
 from monitoring.report import report_files, write_report
 from monitoring.retention import format_duration
@@ -71,6 +70,6 @@ def log_monitoring_run(result: MonitorResult) -> tuple[str | None, str | None]:
             return _log(result, result.report_path), None
         with tempfile.TemporaryDirectory() as tmp:
             return _log(result, write_report(result, Path(tmp) / REPORT_NAME)), None
-    except (MlflowException, RequestException, OSError) as exc:
+    except (MlflowException, OSError) as exc:  # OSError: also requests' errors and the artifact store's
         server = server_error(exc)
         return None, str(server or exc).strip().splitlines()[0]
