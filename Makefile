@@ -134,3 +134,11 @@ bench-swap: $(STAMP)
 .PHONY: spark-cluster
 spark-cluster: $(STAMP)
 	$(BIN)/python scripts/spark_cluster.py
+
+# `tagifai monitor` (issue 18) on 1,000,000 rows in a throw-away PostgreSQL database (COPY-filled from
+# harness/inference_rows.py), the whole command without and with 10,000 --labels rows (target <= 60 s), and the
+# default thresholds' false-alarm rates on windows drawn from the reference -> docs/bench_monitor.json.
+BENCH_MONITOR_ARGS ?=
+.PHONY: bench-monitor-query
+bench-monitor-query: $(STAMP)
+	$(BIN)/python benchmarks/bench_monitor.py $(BENCH_MONITOR_ARGS)

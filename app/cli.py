@@ -344,6 +344,52 @@ def gate(model_uri: str = typer.Option(config.CHAMPION_URI, help="Model to check
     typer.echo("gate passed")
 
 
+@app.command()
+def monitor(
+    inference_log: Optional[str] = typer.Option(
+        None, help="The server's inference log, a SQLite or PostgreSQL URL (default: sqlite:///inference.db)."),
+    model_uri: Optional[str] = typer.Option(None, help="The served model (default: models:/tagifai@ROLE)."),
+    role: Optional[str] = typer.Option(None, help="champion or challenger (default: the URI's alias if it is "
+                                                  "one, else champion)."),
+    since: str = typer.Option("24h", help="The window: rows logged in the last 90m, 24h, 7d, ..."),
+    labels: Optional[Path] = typer.Option(None, help="CSV of `tag` and `request_id` or `text`: measured accuracy "
+                                                     "and F1 of the logged predictions."),
+    report: Optional[Path] = typer.Option(None, help="Write a Markdown report here (PNG plots beside it)."),
+    json_: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
+    threshold: list[str] = typer.Option([], "--threshold", help="Override a threshold: --threshold psi=0.3 "
+                                                                "(repeatable; names in docs/monitoring.md)."),
+    prune_older_than: Optional[str] = typer.Option(
+        None, help="Only delete log rows older than this (e.g. 30d) and exit; nothing is monitored."),
+) -> None:
+    """Compare a window of the inference log with the served version's reference profile: drift signals, the
+    accuracy estimate, measured accuracy with --labels; one MLflow run in `tagifai-monitoring`.
+    Exit 0 nothing drifted, 1 something drifted, 2 bad input."""
+    from monitoring.drift import Thresholds
+    from monitoring.monitor import MonitorOptions
+    from monitoring.monitor import monitor as do_monitor
+    from monitoring.report import table
+    from monitoring.schema import DEFAULT_URI
+
+    inference_log = inference_log or DEFAULT_URI
+    if prune_older_than is not None:
+        from monitoring.retention import prune_log
+
+        typer.echo(prune_log(inference_log, prune_older_than).message())
+        return
+    _init_tracking()
+    options = MonitorOptions(inference_log, model_uri, role, since, labels, report,
+                             Thresholds().with_overrides(threshold))
+    result = do_monitor(options)
+    if result.run_error:
+        typer.secho(f"warning: the monitoring run was not logged to MLflow ({result.run_error}); "
+                    + (f"the report is at {result.report_path}" if result.report_path else "results below"),
+                    fg=typer.colors.YELLOW, err=True)
+    _echo_json(result.to_dict()) if json_ else typer.echo(table(result))
+    if result.report_path:
+        typer.echo(f"wrote {result.report_path}", err=json_)
+    raise typer.Exit(result.exit_code)
+
+
 def _init_tracking() -> None:
     import mlflow
 
