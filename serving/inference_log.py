@@ -1,0 +1,272 @@
+"""The inference log's writer, one per worker: the request path puts what it already has on a bounded queue
+(`add`, a put_nowait: never a wait, never an error); a daemon thread turns it into rows (serving.log_rows),
+feeds the live gauges (serving.live_window) and inserts them in batches, at most every FLUSH_SECONDS, in short
+transactions (several workers share one SQLite file in WAL mode).
+
+A full queue drops the record: its rows are counted (tagifai_inference_log_dropped_total) and a warning says how
+many, at most once a minute. A database that is down or locked is retried with a back-off doubling from
+BACKOFF_FIRST_S to BACKOFF_MAX_S, the batch kept; records keep queueing meanwhile, then drop. At shutdown what
+is queued is written within DRAIN_SECONDS (rows still unwritten then are counted as failed). Docs:
+docs/inference_log.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from batch.errors import StoreError
+from monitoring import retention
+from monitoring.schema import DISABLED, ensure_table, inference_log, reason, redact
+from monitoring.schema import engine as log_engine
+from serving import metrics
+from serving.errors import ServeError
+from serving.live_window import LiveWindow
+from serving.log_rows import Record, table_rows
+from serving.served import ServedVersion
+
+logger = logging.getLogger("tagifai.inference_log")
+
+FLUSH_SECONDS = 0.5  # rows reach the database at most this long after their answer (unless it is down)
+MAX_BATCH_ROWS = 2000  # rows per transaction
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 30.0
+DRAIN_SECONDS = 5.0  # at shutdown; within the supervisor's kill window (serving/prefork.py)
+WARN_EVERY_S = 60.0
+PRUNE_EVERY_S, PRUNE_RETRY_S = 3600.0, 60.0
+# The prediction store's SQLite engine waits up to 30 s for a lock; the log's writer would rather retry (its
+# back-off) than sit on a lock that long, and never blocks a request either way.
+SQLITE_BUSY_MS = 2000
+# Connection-level failures: the database is down, locked or restarting; anything else refuses the rows.
+TRANSIENT = (OperationalError,)
+
+
+def open_engine(uri: str) -> Engine:
+    """The log's engine, or ServeError naming the option for a URI that can never work. Nothing connects here:
+    a database that is down at start is retried by the writer."""
+    try:
+        eng = log_engine(uri)
+    except StoreError as exc:
+        raise ServeError(f"--inference-log (TAGIFAI_SERVE_INFERENCE_LOG): {exc}; give sqlite:///FILE, "
+                         f"postgresql://USER@HOST/DB or none") from None
+    if eng.dialect.name == "sqlite":
+        database = eng.url.database
+        if not database or database == ":memory:":
+            raise ServeError(f"--inference-log (TAGIFAI_SERVE_INFERENCE_LOG) {redact(uri)!r}: an in-memory SQLite "
+                             "database is lost with its worker; give sqlite:///FILE")
+        if not Path(database).resolve().parent.is_dir():
+            raise ServeError(f"--inference-log (TAGIFAI_SERVE_INFERENCE_LOG) {redact(uri)!r}: the folder "
+                             f"{Path(database).resolve().parent} does not exist")
+
+        @event.listens_for(eng, "connect")
+        def _shorter_busy_timeout(dbapi_conn, _record):  # after the store's pragmas, so it wins
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+            cursor.close()
+    return eng
+
+
+class InferenceLog:
+    def __init__(self, uri: str, log_inputs: bool = False, queue_size: int = 10_000,
+                 retention_period: timedelta | None = None):
+        self.uri = redact(uri)
+        self.engine = open_engine(uri)
+        self.log_inputs, self.retention = log_inputs, retention_period
+        self.queue: queue.Queue[Record] = queue.Queue(maxsize=queue_size)
+        self.window = LiveWindow()
+        self._stop = threading.Event()
+        self._deadline = 0.0  # monotonic: when the drain at shutdown gives up
+        self._thread: threading.Thread | None = None
+        self._counters: dict[tuple, tuple] = {}  # labels -> (written, dropped, failed) children
+        self._dropped_unreported, self._warned_at = 0, -WARN_EVERY_S
+        self._table_ready = False
+        self._down_since: float | None = None
+        self._next_prune = 0.0
+
+    # --- the request path (event loop, shadow thread) ---------------------------------------------------------
+
+    def add(self, served: ServedVersion, texts: list[str], answer, request_id: str, latency_s: float) -> None:
+        try:
+            self.queue.put_nowait(Record(served, texts, answer, request_id, latency_s, time.time()))
+        except queue.Full:
+            self._counter(served.labels)[1].inc(len(texts))
+            self._dropped_unreported += len(texts)
+            self._report_drops()
+
+    # --- the worker's life --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """In the worker (threads do not survive a fork)."""
+        self._thread = threading.Thread(target=self._run, name="tagifai-inference-log", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Write what is queued (within `timeout`), then stop the writer."""
+        if self._thread is None:
+            return
+        self._deadline = time.monotonic() + timeout
+        self._stop.set()
+        self._thread.join(timeout + 1.0)
+
+    # --- the writer thread --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backlog = False
+        while not (self._stop.is_set() if backlog else self._stop.wait(FLUSH_SECONDS)):
+            try:
+                backlog = self._flush()
+                self._chores()
+            except Exception:  # noqa: BLE001 - the writer must outlive any surprise; requests never see it
+                logger.exception("inference log: unexpected error in the writer")
+        while self.queue.qsize() and time.monotonic() < self._deadline:
+            self._flush()
+        self._fail(self._take_all())
+
+    def _flush(self) -> bool:
+        """Write one batch; True if more is waiting (write again at once)."""
+        records, rows = [], 0
+        while rows < MAX_BATCH_ROWS:
+            try:
+                record = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            records.append(record)
+            rows += len(record.texts)
+        if records:
+            self._write(records)
+        return rows >= MAX_BATCH_ROWS
+
+    def _write(self, records: list[Record]) -> None:
+        rows, kept = [], []
+        for record in records:
+            try:
+                made = table_rows(record, self.log_inputs)
+            except Exception:  # noqa: BLE001 - one odd answer loses its own rows, counted
+                logger.warning("inference log: cannot make rows of request %s", record.request_id, exc_info=True)
+                self._fail([record])
+                continue
+            self.window.add(record.served.labels, record.at, made)
+            rows.extend(made)
+            kept.append(record)
+        if rows and self._insert_retrying(rows):
+            for record in kept:
+                self._counter(record.served.labels)[0].inc(len(record.texts))
+        elif rows:
+            self._fail(kept)
+
+    def _insert_retrying(self, rows: list[dict]) -> bool:
+        """Insert `rows` in one transaction, retrying transient failures with back-off; False if they are refused
+        (or the drain at shutdown runs out of time)."""
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                self._insert(rows)
+            except TRANSIENT as exc:
+                self._table_ready = False  # a file deleted, a database recreated: check again on the next try
+                self._went_down(exc, delay)
+            except SQLAlchemyError as exc:
+                logger.warning("inference log %s refused %d rows: %s", self.uri, len(rows), reason(exc))
+                return False
+            else:
+                self._came_back()
+                return True
+            if not self._sleep(delay):
+                return False
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _insert(self, rows: list[dict]) -> None:
+        if not self._table_ready:
+            ensure_table(self.engine)
+            self._table_ready = True
+        with self.engine.begin() as conn:
+            conn.execute(inference_log.insert(), rows)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait before a retry; False if the drain at shutdown has no time left for it."""
+        if not self._stop.is_set():
+            self._stop.wait(seconds)
+            return True
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(seconds, remaining))
+        return True
+
+    def _chores(self) -> None:
+        self.window.publish()
+        self._report_drops()
+        if self.retention is not None and time.monotonic() >= self._next_prune:
+            self._prune()
+
+    def _prune(self) -> None:
+        try:
+            if not self._table_ready:
+                ensure_table(self.engine)
+                self._table_ready = True
+            deleted = retention.prune(self.engine, self.retention)
+        except SQLAlchemyError as exc:
+            logger.warning("inference log %s: pruning failed, retrying in %.0f s: %s", self.uri, PRUNE_RETRY_S,
+                           reason(exc))
+            self._next_prune = time.monotonic() + PRUNE_RETRY_S
+            return
+        if deleted:
+            logger.warning("inference log %s: pruned %d rows older than %s", self.uri, deleted, self.retention)
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+
+    # --- bookkeeping ----------------------------------------------------------------------------------------------
+
+    def _counter(self, labels: dict) -> tuple:
+        key = tuple(labels.values())
+        found = self._counters.get(key)
+        if found is None:
+            found = self._counters[key] = tuple(c.labels(**labels) for c in (
+                metrics.LOG_WRITTEN, metrics.LOG_DROPPED, metrics.LOG_FAILED))
+        return found
+
+    def _fail(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self._counter(record.served.labels)[2].inc(len(record.texts))
+
+    def _take_all(self) -> list[Record]:
+        records = []
+        while True:
+            try:
+                records.append(self.queue.get_nowait())
+            except queue.Empty:
+                return records
+
+    def _report_drops(self) -> None:
+        now = time.monotonic()
+        if self._dropped_unreported and now - self._warned_at >= WARN_EVERY_S:
+            dropped, self._dropped_unreported, self._warned_at = self._dropped_unreported, 0, now
+            logger.warning("inference log %s: queue full, %d rows dropped (not logged) since the last report",
+                           self.uri, dropped)
+
+    def _went_down(self, exc: DBAPIError, delay: float) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.warning("inference log %s unavailable, retrying (back-off %.1f s up to %.0f s): %s", self.uri,
+                           delay, BACKOFF_MAX_S, reason(exc))
+
+    def _came_back(self) -> None:
+        if self._down_since is not None:
+            logger.warning("inference log %s available again after %.1f s", self.uri,
+                           time.monotonic() - self._down_since)
+            self._down_since = None
+
+
+def open_log(settings) -> InferenceLog | None:
+    """The log `--inference-log` names (None for `none`), checked here, at start."""
+    if settings.inference_log.strip().lower() == DISABLED:
+        return None
+    period = retention.parse_duration(settings.inference_log_retention, "inference_log_retention") \
+        if settings.inference_log_retention else None
+    return InferenceLog(settings.inference_log, settings.log_inputs, settings.inference_log_queue, period)
