@@ -21,8 +21,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from batch.errors import StoreError
 from monitoring import retention
@@ -47,23 +47,32 @@ PRUNE_EVERY_S, PRUNE_RETRY_S = 3600.0, 60.0
 SQLITE_BUSY_MS = 2000
 # Connection-level failures: the database is down, locked or restarting; anything else refuses the rows.
 TRANSIENT = (OperationalError,)
+SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 def open_engine(uri: str) -> Engine:
     """The log's engine, or ServeError naming the option for a URI that can never work. Nothing connects here:
     a database that is down at start is retried by the writer."""
+    option = "--inference-log (TAGIFAI_SERVE_INFERENCE_LOG)"
+    try:
+        scheme = make_url(uri).get_backend_name()
+    except ArgumentError:
+        raise ServeError(f"{option} is not a database URL; give sqlite:///FILE, postgresql://USER@HOST/DB "
+                         f"or none") from None
+    if scheme not in SCHEMES:
+        raise ServeError(f"{option} {redact(uri)!r}: only sqlite and postgresql databases are supported "
+                         f"(or none to turn the log off)")
     try:
         eng = log_engine(uri)
     except StoreError as exc:
-        raise ServeError(f"--inference-log (TAGIFAI_SERVE_INFERENCE_LOG): {exc}; give sqlite:///FILE, "
-                         f"postgresql://USER@HOST/DB or none") from None
+        raise ServeError(f"{option}: {exc}") from None
     if eng.dialect.name == "sqlite":
         database = eng.url.database
         if not database or database == ":memory:":
-            raise ServeError(f"--inference-log (TAGIFAI_SERVE_INFERENCE_LOG) {redact(uri)!r}: an in-memory SQLite "
+            raise ServeError(f"{option} {redact(uri)!r}: an in-memory SQLite "
                              "database is lost with its worker; give sqlite:///FILE")
         if not Path(database).resolve().parent.is_dir():
-            raise ServeError(f"--inference-log (TAGIFAI_SERVE_INFERENCE_LOG) {redact(uri)!r}: the folder "
+            raise ServeError(f"{option} {redact(uri)!r}: the folder "
                              f"{Path(database).resolve().parent} does not exist")
 
         @event.listens_for(eng, "connect")
