@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from batch.errors import StoreError
 from monitoring import retention
@@ -31,7 +31,7 @@ from monitoring.schema import engine as log_engine
 from serving import metrics
 from serving.errors import ServeError
 from serving.live_window import LiveWindow
-from serving.log_rows import Record, table_rows
+from serving.log_rows import COLUMNS, OOV_SHARE, TAG, CONFIDENCE, Record, sqlite_time, table_rows, utc_naive
 from serving.served import ServedVersion
 
 logger = logging.getLogger("tagifai.inference_log")
@@ -45,9 +45,12 @@ PRUNE_EVERY_S, PRUNE_RETRY_S = 3600.0, 60.0
 # The prediction store's SQLite engine waits up to 30 s for a lock; the log's writer would rather retry (its
 # back-off) than sit on a lock that long, and never blocks a request either way.
 SQLITE_BUSY_MS = 2000
-# Connection-level failures: the database is down, locked or restarting; anything else refuses the rows.
-TRANSIENT = (OperationalError,)
 SCHEMES = ("sqlite", "postgresql", "postgres")
+YIELD_EVERY_ROWS = 64  # the writer lets the event loop have the GIL this often (see _write)
+PG_PAGE_ROWS = 1000  # rows per INSERT ... VALUES statement on PostgreSQL
+_NAMES = ", ".join(COLUMNS)
+SQLITE_INSERT = f"INSERT INTO {inference_log.name} ({_NAMES}) VALUES ({', '.join('?' * len(COLUMNS))})"
+PG_INSERT = f"INSERT INTO {inference_log.name} ({_NAMES}) VALUES %s"
 
 
 def open_engine(uri: str) -> Engine:
@@ -99,6 +102,12 @@ class InferenceLog:
         self._table_ready = False
         self._down_since: float | None = None
         self._next_prune = 0.0
+        self._postgres = self.engine.dialect.name == "postgresql"
+        self._stamp = utc_naive if self._postgres else sqlite_time
+        dbapi = self.engine.dialect.loaded_dbapi
+        # Down, locked, restarting, or a connection the server ended: retried. Anything else refuses the rows.
+        self._transient = (OperationalError, dbapi.OperationalError, dbapi.InterfaceError)
+        self._refused = (SQLAlchemyError, dbapi.Error)
 
     # --- the request path (event loop, shadow thread) ---------------------------------------------------------
 
@@ -154,35 +163,41 @@ class InferenceLog:
         return rows >= MAX_BATCH_ROWS
 
     def _write(self, records: list[Record]) -> None:
-        rows, kept = [], []
+        rows, kept, since_yield = [], [], 0
         for record in records:
             try:
-                made = table_rows(record, self.log_inputs)
+                made = table_rows(record, self.log_inputs, self._stamp)
             except Exception:  # noqa: BLE001 - one odd answer loses its own rows, counted
                 logger.warning("inference log: cannot make rows of request %s", record.request_id, exc_info=True)
                 self._fail([record])
                 continue
-            self.window.add(record.served.labels, record.at, made)
+            self.window.add(record.served.labels, record.at, [(r[TAG], r[CONFIDENCE], r[OOV_SHARE]) for r in made])
             rows.extend(made)
             kept.append(record)
+            since_yield += len(made)
+            if since_yield >= YIELD_EVERY_ROWS:
+                # Hand the GIL over now: a thread that keeps it runs on for the whole switch interval (5 ms),
+                # and the event loop, woken by a request meanwhile, would wait that long.
+                since_yield = 0
+                time.sleep(0)
         if rows and self._insert_retrying(rows):
             for record in kept:
                 self._counter(record.served.labels)[0].inc(len(record.texts))
         elif rows:
             self._fail(kept)
 
-    def _insert_retrying(self, rows: list[dict]) -> bool:
+    def _insert_retrying(self, rows: list[tuple]) -> bool:
         """Insert `rows` in one transaction, retrying transient failures with back-off; False if they are refused
         (or the drain at shutdown runs out of time)."""
         delay = BACKOFF_FIRST_S
         while True:
             try:
                 self._insert(rows)
-            except TRANSIENT as exc:
+            except self._transient as exc:
                 self._table_ready = False  # a file deleted, a database recreated: check again on the next try
                 self._went_down(exc, delay)
-            except SQLAlchemyError as exc:
-                logger.warning("inference log %s refused %d rows: %s", self.uri, len(rows), reason(exc))
+            except self._refused as exc:
+                logger.warning("inference log %s refused %d rows: %s", self.uri, len(rows), _reason(exc))
                 return False
             else:
                 self._came_back()
@@ -191,12 +206,23 @@ class InferenceLog:
                 return False
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    def _insert(self, rows: list[dict]) -> None:
+    def _insert(self, rows: list[tuple]) -> None:
+        """One transaction, through the driver's own batch insert (SQLAlchemy's per-row work would cost the GIL
+        several times what the rows do)."""
         if not self._table_ready:
             ensure_table(self.engine)
             self._table_ready = True
         with self.engine.begin() as conn:
-            conn.execute(inference_log.insert(), rows)
+            cursor = conn.connection.cursor()
+            try:
+                if self._postgres:
+                    from psycopg2.extras import execute_values
+
+                    execute_values(cursor, PG_INSERT, rows, page_size=PG_PAGE_ROWS)
+                else:
+                    cursor.executemany(SQLITE_INSERT, rows)
+            finally:
+                cursor.close()
 
     def _sleep(self, seconds: float) -> bool:
         """Wait before a retry; False if the drain at shutdown has no time left for it."""
@@ -223,7 +249,7 @@ class InferenceLog:
             deleted = retention.prune(self.engine, self.retention)
         except SQLAlchemyError as exc:
             logger.warning("inference log %s: pruning failed, retrying in %.0f s: %s", self.uri, PRUNE_RETRY_S,
-                           reason(exc))
+                           _reason(exc))
             self._next_prune = time.monotonic() + PRUNE_RETRY_S
             return
         if deleted:
@@ -259,17 +285,22 @@ class InferenceLog:
             logger.warning("inference log %s: queue full, %d rows dropped (not logged) since the last report",
                            self.uri, dropped)
 
-    def _went_down(self, exc: DBAPIError, delay: float) -> None:
+    def _went_down(self, exc: Exception, delay: float) -> None:
         if self._down_since is None:
             self._down_since = time.monotonic()
             logger.warning("inference log %s unavailable, retrying (back-off %.1f s up to %.0f s): %s", self.uri,
-                           delay, BACKOFF_MAX_S, reason(exc))
+                           delay, BACKOFF_MAX_S, _reason(exc))
 
     def _came_back(self) -> None:
         if self._down_since is not None:
             logger.warning("inference log %s available again after %.1f s", self.uri,
                            time.monotonic() - self._down_since)
             self._down_since = None
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a database error, whether SQLAlchemy wrapped it or the driver raised it."""
+    return reason(exc) if isinstance(exc, SQLAlchemyError) else (str(exc).strip().splitlines() or [repr(exc)])[0]
 
 
 def open_log(settings) -> InferenceLog | None:

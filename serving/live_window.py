@@ -64,14 +64,14 @@ class LiveWindow:
     def __init__(self):
         self.series: dict[tuple, Series] = {}
 
-    def add(self, labels: dict, when: float, rows: list[dict]) -> None:
-        """`rows`: the inference log's rows of one request, answered at `when` (epoch seconds)."""
+    def add(self, labels: dict, when: float, rows: list[tuple[str, float, float | None]]) -> None:
+        """`rows`: (predicted tag, confidence, OOV share) of one request's rows, answered at `when` (epoch s)."""
         key = tuple(labels.values())
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = Series(labels)
-        for row in rows:
-            series.add(when, row["predicted_tag"], row["confidence"], row["oov_share"])
+        for tag, confidence, oov in rows:
+            series.add(when, tag, confidence, oov)
 
     def publish(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
