@@ -77,6 +77,20 @@ def server_cpu_us(cells: list[dict]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in per.items()}
 
 
+def paired_ratios(cells: list[dict]) -> dict[str, list[float]]:
+    """Per round, each log's requests/s over the log-off server's in the same round (adjacent cells: the shared
+    machine's drift between rounds cancels out)."""
+    by_round: dict[int, dict[str, float]] = {}
+    for cell in cells:
+        by_round.setdefault(cell["round"], {})[cell["target"]] = cell["req_per_s"]
+    ratios: dict[str, list[float]] = {}
+    for figures in by_round.values():
+        for name, value in figures.items():
+            if name != OFF and figures.get(OFF):
+                ratios.setdefault(name, []).append(value / figures[OFF])
+    return ratios
+
+
 def log_counts(target: Target) -> dict[str, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -145,8 +159,8 @@ def plot(info: dict) -> None:
     left.bar(names, medians_, color=["#999999", "#1f77b4", "#2ca02c"][:len(names)])
     for i, name in enumerate(names):
         left.scatter([i] * len(table[name]["rounds"]), table[name]["rounds"], color="black", s=10, zorder=3)
-        left.text(i, medians_[i], f"{medians_[i]:,.0f}\n({medians_[i] / table[OFF]['req_per_s']:.1%})",
-                  ha="center", va="bottom", fontsize=8)
+        ratio = statistics.median(info["ratios"][name]) if name in info["ratios"] else 1.0
+        left.text(i, medians_[i], f"{medians_[i]:,.0f}\n({ratio:.1%} of none)", ha="center", va="bottom", fontsize=8)
     left.set_ylabel(f"requests/s, one-row, concurrency {CONCURRENCY}")
     left.set_title("Throughput, 1 worker (bars: median; dots: rounds)")
     writers = info["writer"]
@@ -164,8 +178,9 @@ def plot(info: dict) -> None:
 def section(info: dict) -> str:
     t, names, m = info["table"], info["names"], info["machine"]
     off = t[OFF]["req_per_s"]
-    info["targets"] = [(f"requests/s with a {n.removeprefix('log ')} log / with none", f">= {TARGET_RATIO:.0%}",
-                        f"{t[n]['req_per_s'] / off:.1%}", t[n]["req_per_s"] / off >= TARGET_RATIO)
+    ratio = {n: statistics.median(r) for n, r in info["ratios"].items()}
+    info["targets"] = [(f"requests/s with a {n.removeprefix('log ')} log / with none (median of the rounds' ratios)",
+                        f">= {TARGET_RATIO:.0%}", f"{ratio[n]:.1%}", ratio[n] >= TARGET_RATIO)
                        for n in names if n != OFF]
     lines = [
         SECTION, "",
@@ -177,19 +192,23 @@ def section(info: dict) -> str:
         f"{CONCURRENCY} keep-alive connections in a closed loop, {info['duration']:g} s per cell, to servers that all "
         "run at once, 1 worker each, default settings (micro-batching on) but for `--inference-log`. The servers take "
         f"turns; {info['rounds']} rounds in alternating order (interleaved); every figure is the **median of the "
-        "rounds**. Every answer is checked against the sklearn pipeline; after the load each log's counters are read "
+        "rounds**. The target is judged on each round's ratio (a log's requests/s over the log-off server's in the "
+        "same round, cells side by side), whose median is robust to the shared machine's drift between rounds. "
+        "Every answer is checked against the sklearn pipeline; after the load each log's counters are read "
         "(written + dropped = scored).",
         "",
         "| Target | Required | Measured | |", "|---|---|---|---|",
         *[f"| {name} | {req} | {got} | {'met' if ok else '**missed**'} |" for name, req, got, ok in info["targets"]],
         "",
-        "| Server | req/s (median) | vs none | p50 ms | p99 ms | server CPU µs/request | req/s per round | errors | "
-        "rows written / dropped / scored |", "|---|---|---|---|---|---|---|---|---|",
+        "| Server | req/s (median) | vs none (medians) | ratio per round | p50 ms | p99 ms | server CPU µs/request | "
+        "req/s per round | errors | rows written / dropped / scored |", "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names:
         row, counts = t[name], info["counts"].get(name)
         logged = f"{counts['written']:,.0f} / {counts['dropped']:,.0f} / {counts['scored']:,.0f}" if counts else "-"
-        lines.append(f"| {name} | {row['req_per_s']:,.0f} | {row['req_per_s'] / off:.1%} | {row['p50_ms']:.2f} | "
+        per_round = " / ".join(f"{r:.0%}" for r in info["ratios"].get(name, [])) or "-"
+        lines.append(f"| {name} | {row['req_per_s']:,.0f} | {row['req_per_s'] / off:.1%} | {per_round} | "
+                     f"{row['p50_ms']:.2f} | "
                      f"{row['p99_ms']:.2f} | {info['cpu_us'][name]:.0f} | {' / '.join(map(str, row['rounds']))} | "
                      f"{row['errors']} | {logged} |")
     lines += ["", "**Writer throughput** (in-process, one InferenceLog, one-row records queued beforehand; rows built "
@@ -205,8 +224,8 @@ def section(info: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-uri", help="serve this model instead of training one")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell per round [5]")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; figures are medians [5]")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell per round [3]")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds; figures are medians [9]")
     parser.add_argument("--max-requests", type=int, default=200000)
     parser.add_argument("--writer-rows", type=int, default=50000, help="rows for the writer's throughput [50000]")
     parser.add_argument("--no-doc", action="store_true")
@@ -266,7 +285,7 @@ def main() -> None:
     table = {name: row for (name, _), row in medians(cells).items()}
     info = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": load_start,
             "load_end": load_average(), "duration": args.duration, "rounds": args.rounds,
-            "names": [t.name for t in running], "table": table, "cpu_us": server_cpu_us(cells), "counts": counts,
+            "names": [t.name for t in running], "table": table, "ratios": paired_ratios(cells), "cpu_us": server_cpu_us(cells), "counts": counts,
             "writer": writer, "batch_rows": MAX_BATCH_ROWS, "wall_s": time.perf_counter() - wall0}
     text = section(info)
     if not args.no_doc:

@@ -31,7 +31,7 @@ from monitoring.schema import engine as log_engine
 from serving import metrics
 from serving.errors import ServeError
 from serving.live_window import LiveWindow
-from serving.log_rows import COLUMNS, OOV_SHARE, TAG, CONFIDENCE, Record, sqlite_time, table_rows, utc_naive
+from serving.log_rows import COLUMNS, CONFIDENCE, OOV_SHARE, TAG, Record, TextFacts, sqlite_time, table_rows, utc_naive
 from serving.served import ServedVersion
 
 logger = logging.getLogger("tagifai.inference_log")
@@ -94,6 +94,7 @@ class InferenceLog:
         self.log_inputs, self.retention = log_inputs, retention_period
         self.queue: queue.Queue[Record] = queue.Queue(maxsize=queue_size)
         self.window = LiveWindow()
+        self.facts = TextFacts()
         self._stop = threading.Event()
         self._deadline = 0.0  # monotonic: when the drain at shutdown gives up
         self._thread: threading.Thread | None = None
@@ -166,7 +167,7 @@ class InferenceLog:
         rows, kept, since_yield = [], [], 0
         for record in records:
             try:
-                made = table_rows(record, self.log_inputs, self._stamp)
+                made = table_rows(record, self.log_inputs, self._stamp, self.facts)
             except Exception:  # noqa: BLE001 - one odd answer loses its own rows, counted
                 logger.warning("inference log: cannot make rows of request %s", record.request_id, exc_info=True)
                 self._fail([record])

@@ -13,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 from monitoring.schema import inference_log, text_hash
 from serving.scoring import records_of
 from serving.served import ServedVersion
+from tagifai.profile import TextStats
 
 UNREGISTERED_VERSION = 0  # a model served from a path or a run: no registered version to name
 # The order table_rows writes its tuples in: the table's columns but the id.
@@ -39,12 +40,43 @@ def utc_naive(at: float) -> datetime:
     return datetime.fromtimestamp(at, timezone.utc).replace(tzinfo=None)
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted: rows come many to a second
+
+
 def sqlite_time(at: float) -> str:
     """logged_at as SQLAlchemy stores a DateTime in SQLite (so readers through SQLAlchemy get a datetime)."""
-    return utc_naive(at).isoformat(" ", "microseconds")
+    global _second
+    whole = int(at)
+    if _second[0] != whole:
+        _second = (whole, utc_naive(whole).isoformat(" ", "seconds"))
+    return f"{_second[1]}.{min(round((at - whole) * 1e6), 999_999):06d}"
 
 
-def table_rows(record: Record, log_inputs: bool, stamp: Callable[[float], Any] = utc_naive) -> list[tuple]:
+class TextFacts:
+    """The hash and statistics of a version's texts, remembered for the last `size` distinct (version, text):
+    live traffic repeats itself, and a model's own statistics (its cleaning, its vocabulary) cost more than the
+    rest of a row. Used by the writer thread only."""
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._known: dict[tuple, tuple[str, TextStats]] = {}
+
+    def of(self, served: ServedVersion, texts: list[str]) -> list[tuple[str, TextStats]]:
+        identity = served.identity
+        keys = [(identity.name, identity.version, text) for text in texts]
+        found = [self._known.get(key) for key in keys]
+        missing = [i for i, facts in enumerate(found) if facts is None]
+        if missing:
+            stats = served.scorer.text_stats([texts[i] for i in missing])
+            for i, stat in zip(missing, stats):
+                found[i] = self._known[keys[i]] = (text_hash(texts[i]), stat)
+            while len(self._known) > self.size:  # the oldest first (dicts keep insertion order)
+                del self._known[next(iter(self._known))]
+        return found
+
+
+def table_rows(record: Record, log_inputs: bool, stamp: Callable[[float], Any] = utc_naive,
+               facts: TextFacts | None = None) -> list[tuple]:
     """One row (COLUMNS order) per text of the record; `stamp` turns its epoch time into the driver's value."""
     served = record.served
     identity = served.identity
@@ -52,9 +84,10 @@ def table_rows(record: Record, log_inputs: bool, stamp: Callable[[float], Any] =
     name, version, role = identity.name, version_number(identity.version), served.role
     latency_ms = record.latency_s * 1000
     rows = []
-    for text, answer, stat in zip(record.texts, records_of(record.answer), served.scorer.text_stats(record.texts)):
+    known = (facts or TextFacts(0)).of(served, record.texts)
+    for text, answer, (digest, stat) in zip(record.texts, records_of(record.answer), known):
         rows.append((logged_at, request_id, name, version, role, stat.chars, stat.words, stat.oov_share,
-                     text_hash(text), text if log_inputs else None, str(answer["predicted_tag"]),
+                     digest, text if log_inputs else None, str(answer["predicted_tag"]),
                      float(answer["confidence"]), probabilities_json(answer["probabilities"]), latency_ms))
     return rows
 
