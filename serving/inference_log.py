@@ -18,20 +18,14 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from pathlib import Path
+from typing import NamedTuple
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-
-from batch.errors import StoreError
 from monitoring import retention
-from monitoring.schema import DISABLED, ensure_table, inference_log, reason, redact
-from monitoring.schema import engine as log_engine
+from monitoring.schema import DISABLED, redact
 from serving import metrics
-from serving.errors import ServeError
 from serving.live_window import LiveWindow
-from serving.log_rows import COLUMNS, CONFIDENCE, OOV_SHARE, TAG, Record, TextFacts, sqlite_time, table_rows, utc_naive
+from serving.log_database import LogDatabase, describe, open_engine
+from serving.log_rows import CONFIDENCE, OOV_SHARE, TAG, Record, TextFacts, table_rows
 from serving.served import ServedVersion
 
 logger = logging.getLogger("tagifai.inference_log")
@@ -42,48 +36,15 @@ BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 30.0
 DRAIN_SECONDS = 5.0  # at shutdown; within the supervisor's kill window (serving/prefork.py)
 WARN_EVERY_S = 60.0
 PRUNE_EVERY_S, PRUNE_RETRY_S = 3600.0, 60.0
-# The prediction store's SQLite engine waits up to 30 s for a lock; the log's writer would rather retry (its
-# back-off) than sit on a lock that long, and never blocks a request either way.
-SQLITE_BUSY_MS = 2000
-SCHEMES = ("sqlite", "postgresql", "postgres")
 YIELD_EVERY_ROWS = 64  # the writer lets the event loop have the GIL this often (see _write)
-PG_PAGE_ROWS = 1000  # rows per INSERT ... VALUES statement on PostgreSQL
-_NAMES = ", ".join(COLUMNS)
-SQLITE_INSERT = f"INSERT INTO {inference_log.name} ({_NAMES}) VALUES ({', '.join('?' * len(COLUMNS))})"
-PG_INSERT = f"INSERT INTO {inference_log.name} ({_NAMES}) VALUES %s"
 
 
-def open_engine(uri: str) -> Engine:
-    """The log's engine, or ServeError naming the option for a URI that can never work. Nothing connects here:
-    a database that is down at start is retried by the writer."""
-    option = "--inference-log (TAGIFAI_SERVE_INFERENCE_LOG)"
-    try:
-        scheme = make_url(uri).get_backend_name()
-    except ArgumentError:
-        raise ServeError(f"{option} is not a database URL; give sqlite:///FILE, postgresql://USER@HOST/DB "
-                         f"or none") from None
-    if scheme not in SCHEMES:
-        raise ServeError(f"{option} {redact(uri)!r}: only sqlite and postgresql databases are supported "
-                         f"(or none to turn the log off)")
-    try:
-        eng = log_engine(uri)
-    except StoreError as exc:
-        raise ServeError(f"{option}: {exc}") from None
-    if eng.dialect.name == "sqlite":
-        database = eng.url.database
-        if not database or database == ":memory:":
-            raise ServeError(f"{option} {redact(uri)!r}: an in-memory SQLite "
-                             "database is lost with its worker; give sqlite:///FILE")
-        if not Path(database).resolve().parent.is_dir():
-            raise ServeError(f"{option} {redact(uri)!r}: the folder "
-                             f"{Path(database).resolve().parent} does not exist")
+class Counters(NamedTuple):
+    """One version and role's rows written, dropped and failed."""
 
-        @event.listens_for(eng, "connect")
-        def _shorter_busy_timeout(dbapi_conn, _record):  # after the store's pragmas, so it wins
-            cursor = dbapi_conn.cursor()
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-            cursor.close()
-    return eng
+    written: object
+    dropped: object
+    failed: object
 
 
 class InferenceLog:
@@ -91,6 +52,7 @@ class InferenceLog:
                  retention_period: timedelta | None = None):
         self.uri = redact(uri)
         self.engine = open_engine(uri)
+        self.database = LogDatabase(self.engine)
         self.log_inputs, self.retention = log_inputs, retention_period
         self.queue: queue.Queue[Record] = queue.Queue(maxsize=queue_size)
         self.window = LiveWindow()
@@ -98,17 +60,10 @@ class InferenceLog:
         self._stop = threading.Event()
         self._deadline = 0.0  # monotonic: when the drain at shutdown gives up
         self._thread: threading.Thread | None = None
-        self._counters: dict[tuple, tuple] = {}  # labels -> (written, dropped, failed) children
+        self._counters: dict[tuple, Counters] = {}  # by label values
         self._dropped_unreported, self._warned_at = 0, -WARN_EVERY_S
-        self._table_ready = False
         self._down_since: float | None = None
         self._next_prune = 0.0
-        self._postgres = self.engine.dialect.name == "postgresql"
-        self._stamp = utc_naive if self._postgres else sqlite_time
-        dbapi = self.engine.dialect.loaded_dbapi
-        # Down, locked, restarting, or a connection the server ended: retried. Anything else refuses the rows.
-        self._transient = (OperationalError, dbapi.OperationalError, dbapi.InterfaceError)
-        self._refused = (SQLAlchemyError, dbapi.Error)
 
     # --- the request path (event loop, shadow thread) ---------------------------------------------------------
 
@@ -116,7 +71,7 @@ class InferenceLog:
         try:
             self.queue.put_nowait(Record(served, texts, answer, request_id, latency_s, time.time()))
         except queue.Full:
-            self._counter(served.labels)[1].inc(len(texts))
+            self._counter(served.labels).dropped.inc(len(texts))
             self._dropped_unreported += len(texts)
             self._report_drops()
 
@@ -167,7 +122,7 @@ class InferenceLog:
         rows, kept, since_yield = [], [], 0
         for record in records:
             try:
-                made = table_rows(record, self.log_inputs, self._stamp, self.facts)
+                made = table_rows(record, self.log_inputs, self.facts)
             except Exception:  # noqa: BLE001 - one odd answer loses its own rows, counted
                 logger.warning("inference log: cannot make rows of request %s", record.request_id, exc_info=True)
                 self._fail([record])
@@ -183,7 +138,7 @@ class InferenceLog:
                 time.sleep(0)
         if rows and self._insert_retrying(rows):
             for record in kept:
-                self._counter(record.served.labels)[0].inc(len(record.texts))
+                self._counter(record.served.labels).written.inc(len(record.texts))
         elif rows:
             self._fail(kept)
 
@@ -193,12 +148,12 @@ class InferenceLog:
         delay = BACKOFF_FIRST_S
         while True:
             try:
-                self._insert(rows)
-            except self._transient as exc:
-                self._table_ready = False  # a file deleted, a database recreated: check again on the next try
+                self.database.insert(rows)
+            except self.database.transient as exc:
+                self.database.forget_table()
                 self._went_down(exc, delay)
-            except self._refused as exc:
-                logger.warning("inference log %s refused %d rows: %s", self.uri, len(rows), _reason(exc))
+            except self.database.refused as exc:
+                logger.warning("inference log %s refused %d rows: %s", self.uri, len(rows), describe(exc))
                 return False
             else:
                 self._came_back()
@@ -206,24 +161,6 @@ class InferenceLog:
             if not self._sleep(delay):
                 return False
             delay = min(delay * 2, BACKOFF_MAX_S)
-
-    def _insert(self, rows: list[tuple]) -> None:
-        """One transaction, through the driver's own batch insert (SQLAlchemy's per-row work would cost the GIL
-        several times what the rows do)."""
-        if not self._table_ready:
-            ensure_table(self.engine)
-            self._table_ready = True
-        with self.engine.begin() as conn:
-            cursor = conn.connection.cursor()
-            try:
-                if self._postgres:
-                    from psycopg2.extras import execute_values
-
-                    execute_values(cursor, PG_INSERT, rows, page_size=PG_PAGE_ROWS)
-                else:
-                    cursor.executemany(SQLITE_INSERT, rows)
-            finally:
-                cursor.close()
 
     def _sleep(self, seconds: float) -> bool:
         """Wait before a retry; False if the drain at shutdown has no time left for it."""
@@ -244,13 +181,12 @@ class InferenceLog:
 
     def _prune(self) -> None:
         try:
-            if not self._table_ready:
-                ensure_table(self.engine)
-                self._table_ready = True
+            self.database.ensure_table()
             deleted = retention.prune(self.engine, self.retention)
-        except SQLAlchemyError as exc:
+        except self.database.refused as exc:
+            self.database.forget_table()
             logger.warning("inference log %s: pruning failed, retrying in %.0f s: %s", self.uri, PRUNE_RETRY_S,
-                           _reason(exc))
+                           describe(exc))
             self._next_prune = time.monotonic() + PRUNE_RETRY_S
             return
         if deleted:
@@ -259,17 +195,17 @@ class InferenceLog:
 
     # --- bookkeeping ----------------------------------------------------------------------------------------------
 
-    def _counter(self, labels: dict) -> tuple:
+    def _counter(self, labels: dict) -> Counters:
         key = tuple(labels.values())
         found = self._counters.get(key)
         if found is None:
-            found = self._counters[key] = tuple(c.labels(**labels) for c in (
-                metrics.LOG_WRITTEN, metrics.LOG_DROPPED, metrics.LOG_FAILED))
+            found = self._counters[key] = Counters(*(c.labels(**labels) for c in (
+                metrics.LOG_WRITTEN, metrics.LOG_DROPPED, metrics.LOG_FAILED)))
         return found
 
     def _fail(self, records: Iterable[Record]) -> None:
         for record in records:
-            self._counter(record.served.labels)[2].inc(len(record.texts))
+            self._counter(record.served.labels).failed.inc(len(record.texts))
 
     def _take_all(self) -> list[Record]:
         records = []
@@ -290,18 +226,13 @@ class InferenceLog:
         if self._down_since is None:
             self._down_since = time.monotonic()
             logger.warning("inference log %s unavailable, retrying (back-off %.1f s up to %.0f s): %s", self.uri,
-                           delay, BACKOFF_MAX_S, _reason(exc))
+                           delay, BACKOFF_MAX_S, describe(exc))
 
     def _came_back(self) -> None:
         if self._down_since is not None:
             logger.warning("inference log %s available again after %.1f s", self.uri,
                            time.monotonic() - self._down_since)
             self._down_since = None
-
-
-def _reason(exc: Exception) -> str:
-    """The first line of a database error, whether SQLAlchemy wrapped it or the driver raised it."""
-    return reason(exc) if isinstance(exc, SQLAlchemyError) else (str(exc).strip().splitlines() or [repr(exc)])[0]
 
 
 def open_log(settings) -> InferenceLog | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from monitoring.schema import inference_log, text_hash
 from serving.scoring import records_of
@@ -43,8 +43,9 @@ def utc_naive(at: float) -> datetime:
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted: rows come many to a second
 
 
-def sqlite_time(at: float) -> str:
-    """logged_at as SQLAlchemy stores a DateTime in SQLite (so readers through SQLAlchemy get a datetime)."""
+def time_text(at: float) -> str:
+    """logged_at (UTC) as text both drivers take: the form SQLAlchemy stores a DateTime in SQLite (so readers
+    through SQLAlchemy get a datetime back), and a timestamp PostgreSQL's COPY reads."""
     global _second
     whole = int(at)
     if _second[0] != whole:
@@ -75,12 +76,11 @@ class TextFacts:
         return found
 
 
-def table_rows(record: Record, log_inputs: bool, stamp: Callable[[float], Any] = utc_naive,
-               facts: TextFacts | None = None) -> list[tuple]:
-    """One row (COLUMNS order) per text of the record; `stamp` turns its epoch time into the driver's value."""
+def table_rows(record: Record, log_inputs: bool, facts: TextFacts | None = None) -> list[tuple]:
+    """One row (COLUMNS order) per text of the record."""
     served = record.served
     identity = served.identity
-    logged_at, request_id = stamp(record.at), record.request_id[:64]
+    logged_at, request_id = time_text(record.at), record.request_id[:64]
     name, version, role = identity.name, version_number(identity.version), served.role
     latency_ms = record.latency_s * 1000
     rows = []

@@ -185,3 +185,19 @@ def tagifai_cli(tracking_uri):
         return done
 
     return run
+
+
+@pytest.fixture
+def pg_log():
+    """A throw-away PostgreSQL database for an inference log: (its URL, its name); dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    from harness.postgres import create_database
+    from inference_log_reading import pg_admin_url
+
+    try:
+        url, drop = create_database(pg_admin_url(), "tagifai_log", driver="postgresql+psycopg2")
+    except Exception as exc:  # noqa: BLE001 - psycopg2.OperationalError: the server is not up
+        pytest.fail(f"PostgreSQL is not reachable at {pg_admin_url()}: {' '.join(str(exc).split())}", pytrace=False)
+    yield url, make_url(url).database
+    drop()

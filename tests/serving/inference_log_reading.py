@@ -3,6 +3,8 @@ counters and gauges (GET /metrics, parsed by prometheus_client's own parser), wa
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -48,3 +50,8 @@ def log_counts(server) -> dict[str, float]:
     names = {"scored": "tagifai_rows_scored_total", "written": "tagifai_inference_log_written_total",
              "dropped": "tagifai_inference_log_dropped_total", "failed": "tagifai_inference_log_failed_total"}
     return {key: metric(server, name, role="champion") for key, name in names.items()}
+
+
+def pg_admin_url() -> str:
+    """The PostgreSQL admin login throw-away databases are made with (the batch tests' variable)."""
+    return os.environ.get("TAGIFAI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

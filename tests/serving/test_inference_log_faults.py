@@ -5,23 +5,20 @@ that can never work stops the start, naming the option."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from harness.ports import wait_for
-from harness.postgres import connect, create_database
+from harness.postgres import connect
 from monitoring.schema import engine, ensure_table
 
-from inference_log_reading import log_counts, log_rows, wait_rows
+from inference_log_reading import log_counts, log_rows, pg_admin_url, wait_rows
 
 pytestmark = pytest.mark.slow
 
-PG_ADMIN_URL = os.environ.get("TAGIFAI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEXT = "Transfer learning with transformers for text classification."
 
 
@@ -68,19 +65,8 @@ def test_a_locked_sqlite_file_drops_and_counts_rows_but_no_request(start_server,
 
 
 
-@pytest.fixture
-def pg_log():
-    """A throw-away PostgreSQL database: (its URL, its name)."""
-    try:
-        url, drop = create_database(PG_ADMIN_URL, "tagifai_log", driver="postgresql+psycopg2")
-    except Exception as exc:  # noqa: BLE001 - psycopg2.OperationalError: the server is not up
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {' '.join(str(exc).split())}", pytrace=False)
-    yield url, make_url(url).database
-    drop()
-
-
 def allow_connections(name: str, allowed: bool) -> None:
-    admin = connect(PG_ADMIN_URL)
+    admin = connect(pg_admin_url())
     try:
         with admin.cursor() as cursor:
             cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')

@@ -15,10 +15,12 @@ from prometheus_client import REGISTRY
 
 from serving import metrics
 from serving.errors import InvalidSettingError, ServeError
-from serving.inference_log import InferenceLog, open_engine
+from serving.inference_log import InferenceLog
+from serving.log_database import open_engine
 from serving.live_window import WINDOW_ROWS, WINDOW_SECONDS, Series
 from serving.served import ModelIdentity, ServedVersion
 from serving.settings import ServeSettings
+from monitoring.schema import text_hash
 from tagifai.profile import text_stats
 
 from inference_log_reading import log_rows
@@ -84,6 +86,19 @@ def test_a_full_queue_drops_and_counts_without_waiting_and_close_writes_the_rest
     rows = log_rows(f"sqlite:///{tmp_path / 'log.db'}")
     assert [(r["request_id"], r["model_version"], r["text"]) for r in rows] == [("r0", 7, None), ("r1", 7, None)]
     assert sample("tagifai_inference_log_written_total", "7") == 2
+
+
+@pytest.mark.slow  # a PostgreSQL database made and dropped
+def test_texts_of_any_characters_round_trip_through_postgresql_copy(pg_log):
+    text = 'tab\there, new\nline, back\\slash \\N, "quotes", ünïcödé, emoji \U0001F600'
+    log = InferenceLog(pg_log[0], log_inputs=True)
+    log.add(served("8"), [text], answer("mlops"), "copy", 0.001)
+    log.start()
+    log.close()
+    log.engine.dispose()
+    [row] = log_rows(pg_log[0])
+    assert row["text"] == text and row["text_hash"] == text_hash(text) and row["oov_share"] is None
+    assert json.loads(row["probabilities"]) == {"mlops": 0.8, "other": 0.2}
 
 
 def exposed_sample_names() -> set[str]:
