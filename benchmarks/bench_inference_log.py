@@ -12,11 +12,9 @@ SQLite file and a fresh PostgreSQL database (rows built - hash, text statistics,
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,11 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_batching import medians  # noqa: E402 - the repo is on sys.path from here
-from benchmarks.bench_serving import (  # noqa: E402
-    BIN, HOST, Target, load_average, log, machine, start, stop, train, write_doc)
+from benchmarks.bench_batching import (  # noqa: E402 - the repo is on sys.path from here
+    load_arguments, medians, model_and_texts, print_targets, run_cells, run_facts, serve_env, servers_up)
+from benchmarks.bench_serving import BIN, HOST, Target, load_average, log, write_doc  # noqa: E402
 from harness.http import get  # noqa: E402
-from harness.reference import reference_predictions  # noqa: E402
 
 DOC = ROOT / "docs" / "inference_log.md"
 JSON_OUT = ROOT / "docs" / "bench_inference_log.json"
@@ -41,32 +38,18 @@ TARGET_RATIO = 0.95
 OFF = "log none"
 
 
-def targets(model_uri: str, logs: dict[str, str]) -> list[Target]:
-    base = dict(os.environ)
-    base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"
-    base["PYTHONPATH"] = f"{ROOT}{os.pathsep}{base.get('PYTHONPATH', '')}"
-    base.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    for key in [k for k in base if k.startswith("TAGIFAI_SERVE_")]:
-        base.pop(key)
+def targets(model_uri: str, logs: dict[str, str], workdir: Path) -> list[Target]:
+    base = serve_env(workdir)
     return [Target(name, "tagifai serve", 1, [
         str(BIN / "tagifai"), "serve", "--model-uri", model_uri, "--host", HOST, "--port", "{port}", "--workers", "1",
         "--inference-log", uri], base, "/invocations", "mlflow") for name, uri in logs.items()]
 
 
 def run_load(running: list[Target], texts, expected, args, workdir: Path) -> list[dict]:
-    cells = []
-    for rnd in range(args.rounds):
-        for target in (running if rnd % 2 == 0 else running[::-1]):
-            cells.append({"target": target.name, "batch": 1, "concurrency": CONCURRENCY, "round": rnd,
-                          "duration": args.duration, "max_requests": args.max_requests, "warmup": 10})
-    spec = {"host": HOST, "client": "raw", "texts": texts, "expected": expected, "cells": cells,
-            "targets": {t.name: {"port": t.port, "path": t.path, "format": t.fmt, "pgid": t.process.pid}
-                        for t in running}}
-    spec_path, result_path = workdir / "spec.json", workdir / "result.json"
-    spec_path.write_text(json.dumps(spec))
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), str(spec_path), str(result_path)],
-                   check=True, timeout=len(cells) * (args.duration + 30) + 60)
-    return json.loads(result_path.read_text())
+    cells = [{"target": target.name, "batch": 1, "concurrency": CONCURRENCY, "round": rnd, "duration": args.duration,
+              "max_requests": args.max_requests, "warmup": 10}
+             for rnd in range(args.rounds) for target in (running if rnd % 2 == 0 else running[::-1])]
+    return run_cells(running, cells, texts, expected, workdir, len(cells) * (args.duration + 30) + 60)
 
 
 def server_cpu_us(cells: list[dict]) -> dict[str, float]:
@@ -222,33 +205,15 @@ def section(info: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-uri", help="serve this model instead of training one")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell per round [3]")
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds; figures are medians [9]")
-    parser.add_argument("--max-requests", type=int, default=200000)
+    parser = load_arguments(__doc__, duration=3.0, rounds=9, max_requests=200000)
     parser.add_argument("--writer-rows", type=int, default=50000, help="rows for the writer's throughput [50000]")
-    parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args()
     wall0, load_start = time.perf_counter(), load_average()
     workdir = Path(tempfile.mkdtemp(prefix="bench-inference-log-"))
-    import joblib
-    import mlflow
-
     from harness.postgres import create_database
     from serving.inference_log import MAX_BATCH_ROWS
-    from tagifai import config
-    from tagifai.data import load_projects
 
-    if args.model_uri:
-        model_uri = args.model_uri
-        mlflow.set_tracking_uri(config.tracking_uri())
-    else:
-        model_uri = train(workdir)
-    local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(workdir / "model")))
-    predictor = joblib.load(next(local.rglob("predictor.joblib")))
-    texts = load_projects(config.DATA_PATH)[0]["text"].tolist()
-    expected = reference_predictions(predictor, texts)
+    model_uri, _, texts, expected = model_and_texts(args.model_uri, workdir)
     logs, drops = {OFF: "none", "log sqlite": f"sqlite:///{workdir / 'inference.db'}"}, []
     try:
         url, drop = create_database(PG_ADMIN_URL, "tagifai_bench_log", driver="postgresql+psycopg2")
@@ -256,17 +221,9 @@ def main() -> None:
         drops.append(drop)
     except Exception as exc:  # noqa: BLE001 - psycopg2.OperationalError: no PostgreSQL here, its figures skipped
         log(f"PostgreSQL not reachable at {PG_ADMIN_URL}, its figures are skipped: {' '.join(str(exc).split())}")
-    running, counts = [], {}
-    try:
-        for target in targets(model_uri, logs):
-            start(target, workdir, texts[0], expected[0])
-            running.append(target)
-            log(f"{target.name}: up after {target.cold_start_s:.1f} s")
+    with servers_up(targets(model_uri, logs, workdir), workdir, texts[0], expected[0]) as running:
         cells = run_load(running, texts, expected, args, workdir)
         counts = {t.name: settled_counts(t) for t in running if t.name != OFF}
-    finally:
-        for target in running:
-            stop(target)
     writer = {}
     writer_urls = {"sqlite": f"sqlite:///{workdir / 'throughput.db'}"}
     try:
@@ -283,10 +240,9 @@ def main() -> None:
         for drop in drops:
             drop()
     table = {name: row for (name, _), row in medians(cells).items()}
-    info = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": load_start,
-            "load_end": load_average(), "duration": args.duration, "rounds": args.rounds,
-            "names": [t.name for t in running], "table": table, "ratios": paired_ratios(cells), "cpu_us": server_cpu_us(cells), "counts": counts,
-            "writer": writer, "batch_rows": MAX_BATCH_ROWS, "wall_s": time.perf_counter() - wall0}
+    info = {**run_facts(args, load_start, wall0), "names": [t.name for t in running], "table": table,
+            "ratios": paired_ratios(cells), "cpu_us": server_cpu_us(cells), "counts": counts, "writer": writer,
+            "batch_rows": MAX_BATCH_ROWS}
     text = section(info)
     if not args.no_doc:
         plot(info)
@@ -294,9 +250,7 @@ def main() -> None:
         JSON_OUT.write_text(json.dumps({k: v for k, v in info.items() if k != "machine"} | {"machine": info["machine"]},
                                        indent=2, default=str) + "\n")
         log(f"wrote {DOC.relative_to(ROOT)}, {JSON_OUT.name}, {PNG.name}")
-    print(text)
-    for name, req, got, ok in info["targets"]:
-        print(f"{'OK  ' if ok else 'MISS'} {name}: {got} (required {req})")
+    print_targets(text, info["targets"])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from monitoring import retention
 from monitoring.schema import DISABLED, redact
 from serving import metrics
 from serving.live_window import LiveWindow
-from serving.log_database import LogDatabase, describe, open_engine
+from serving.log_database import YIELD_EVERY_ROWS, LogDatabase, describe, open_engine
 from serving.log_rows import CONFIDENCE, OOV_SHARE, TAG, Record, TextFacts, table_rows
 from serving.served import ServedVersion
 
@@ -36,7 +36,6 @@ BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 30.0
 DRAIN_SECONDS = 5.0  # at shutdown; within the supervisor's kill window (serving/prefork.py)
 WARN_EVERY_S = 60.0
 PRUNE_EVERY_S, PRUNE_RETRY_S = 3600.0, 60.0
-YIELD_EVERY_ROWS = 64  # the writer lets the event loop have the GIL this often (see _write)
 
 
 class Counters(NamedTuple):
@@ -137,8 +136,7 @@ class InferenceLog:
                 since_yield = 0
                 time.sleep(0)
         if rows and self._insert_retrying(rows):
-            for record in kept:
-                self._counter(record.served.labels).written.inc(len(record.texts))
+            self._count(kept, "written")
         elif rows:
             self._fail(kept)
 
@@ -204,8 +202,18 @@ class InferenceLog:
         return found
 
     def _fail(self, records: Iterable[Record]) -> None:
+        self._count(records, "failed")
+
+    def _count(self, records: Iterable[Record], what: str) -> None:
+        """Add the records' rows to each one's version and role's `what` counter (one inc per version)."""
+        rows: dict[tuple, int] = {}
+        labels: dict[tuple, dict] = {}
         for record in records:
-            self._counter(record.served.labels).failed.inc(len(record.texts))
+            key = tuple(record.served.labels.values())
+            rows[key] = rows.get(key, 0) + len(record.texts)
+            labels[key] = record.served.labels
+        for key, count in rows.items():
+            getattr(self._counter(labels[key]), what).inc(count)
 
     def _take_all(self) -> list[Record]:
         records = []

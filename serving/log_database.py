@@ -8,6 +8,7 @@ machine's cores: COPY halved both the writer's and PostgreSQL's CPU per row agai
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 from sqlalchemy import event
@@ -28,6 +29,7 @@ SQLITE_BUSY_MS = 2000
 SQLITE_INSERT = (f"INSERT INTO {inference_log.name} ({', '.join(COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(COLUMNS))})")
 PG_COPY = f"COPY {inference_log.name} ({', '.join(COLUMNS)}) FROM STDIN"
+YIELD_EVERY_ROWS = 64  # the writer thread lets the event loop have the GIL this often
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -95,11 +97,22 @@ class LogDatabase:
             cursor = conn.connection.cursor()
             try:
                 if self.postgres:
-                    cursor.copy_expert(PG_COPY, io.StringIO("".join(map(_copy_line, rows))))
+                    cursor.copy_expert(PG_COPY, copy_text(rows))
                 else:
                     cursor.executemany(SQLITE_INSERT, rows)
             finally:
                 cursor.close()
+
+
+def copy_text(rows: list[tuple]) -> io.StringIO:
+    """The rows in COPY's text format, made a chunk at a time with the GIL handed over in between (a pure-Python
+    loop over a whole batch would hold it for milliseconds while the event loop waits)."""
+    buffer = io.StringIO()
+    for start in range(0, len(rows), YIELD_EVERY_ROWS):
+        buffer.write("".join(map(_copy_line, rows[start:start + YIELD_EVERY_ROWS])))
+        time.sleep(0)
+    buffer.seek(0)
+    return buffer
 
 
 def _copy_line(row: tuple) -> str:
