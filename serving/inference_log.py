@@ -25,7 +25,7 @@ from monitoring.schema import DISABLED, redact
 from serving import metrics
 from serving.live_window import LiveWindow
 from serving.log_database import YIELD_EVERY_ROWS, LogDatabase, describe, open_engine
-from serving.log_rows import CONFIDENCE, OOV_SHARE, TAG, Record, TextFacts, table_rows
+from serving.log_rows import Record, TextFacts, table_rows
 from serving.served import ServedVersion
 
 logger = logging.getLogger("tagifai.inference_log")
@@ -126,7 +126,7 @@ class InferenceLog:
                 logger.warning("inference log: cannot make rows of request %s", record.request_id, exc_info=True)
                 self._fail([record])
                 continue
-            self.window.add(record.served.labels, record.at, [(r[TAG], r[CONFIDENCE], r[OOV_SHARE]) for r in made])
+            self.window.add(record.served.labels, record.at, made)
             rows.extend(made)
             kept.append(record)
             since_yield += len(made)

@@ -8,6 +8,7 @@ import time
 from collections import deque
 
 from serving import metrics
+from serving.log_rows import CONFIDENCE, OOV_SHARE, TAG
 
 WINDOW_ROWS = 1000
 WINDOW_SECONDS = 300.0
@@ -64,14 +65,14 @@ class LiveWindow:
     def __init__(self):
         self.series: dict[tuple, Series] = {}
 
-    def add(self, labels: dict, when: float, rows: list[tuple[str, float, float | None]]) -> None:
-        """`rows`: (predicted tag, confidence, OOV share) of one request's rows, answered at `when` (epoch s)."""
+    def add(self, labels: dict, when: float, rows: list[tuple]) -> None:
+        """`rows`: the inference log's rows (log_rows.COLUMNS order) of one request, answered at `when` (epoch s)."""
         key = tuple(labels.values())
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = Series(labels)
-        for tag, confidence, oov in rows:
-            series.add(when, tag, confidence, oov)
+        for row in rows:
+            series.add(when, row[TAG], row[CONFIDENCE], row[OOV_SHARE])
 
     def publish(self, now: float | None = None) -> None:
         now = time.time() if now is None else now

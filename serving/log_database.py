@@ -29,7 +29,7 @@ SQLITE_BUSY_MS = 2000
 SQLITE_INSERT = (f"INSERT INTO {inference_log.name} ({', '.join(COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(COLUMNS))})")
 PG_COPY = f"COPY {inference_log.name} ({', '.join(COLUMNS)}) FROM STDIN"
-YIELD_EVERY_ROWS = 64  # the writer thread lets the event loop have the GIL this often
+YIELD_EVERY_ROWS = 128  # the writer thread lets the event loop have the GIL this often (~1 ms of its work)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 

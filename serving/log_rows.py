@@ -53,16 +53,33 @@ def time_text(at: float) -> str:
     return f"{_second[1]}.{min(round((at - whole) * 1e6), 999_999):06d}"
 
 
+class Facts:
+    """What the writer remembers of one (version, text): its hash and statistics, and the JSON of the last
+    probabilities answered for it (reused only while the answer's probabilities are equal)."""
+
+    __slots__ = ("digest", "stats", "probabilities", "json")
+
+    def __init__(self, digest: str, stats: TextStats):
+        self.digest, self.stats = digest, stats
+        self.probabilities: dict | None = None
+        self.json = ""
+
+    def probabilities_json(self, probabilities: dict) -> str:
+        if probabilities != self.probabilities:  # a dict comparison costs a tenth of the float formatting
+            self.probabilities, self.json = probabilities, probabilities_json(probabilities)
+        return self.json
+
+
 class TextFacts:
-    """The hash and statistics of a version's texts, remembered for the last `size` distinct (version, text):
-    live traffic repeats itself, and a model's own statistics (its cleaning, its vocabulary) cost more than the
-    rest of a row. Used by the writer thread only."""
+    """Facts of a version's texts, remembered for the last `size` distinct (version, text): live traffic repeats
+    itself, and a model's own statistics (its cleaning, its vocabulary) and the probabilities' float formatting
+    cost more than the rest of a row. Used by the writer thread only."""
 
     def __init__(self, size: int = 10_000):
         self.size = size
-        self._known: dict[tuple, tuple[str, TextStats]] = {}
+        self._known: dict[tuple, Facts] = {}
 
-    def of(self, served: ServedVersion, texts: list[str]) -> list[tuple[str, TextStats]]:
+    def of(self, served: ServedVersion, texts: list[str]) -> list[Facts]:
         identity = served.identity
         keys = [(identity.name, identity.version, text) for text in texts]
         found = [self._known.get(key) for key in keys]
@@ -70,7 +87,7 @@ class TextFacts:
         if missing:
             stats = served.scorer.text_stats([texts[i] for i in missing])
             for i, stat in zip(missing, stats):
-                found[i] = self._known[keys[i]] = (text_hash(texts[i]), stat)
+                found[i] = self._known[keys[i]] = Facts(text_hash(texts[i]), stat)
             while len(self._known) > self.size:  # the oldest first (dicts keep insertion order)
                 del self._known[next(iter(self._known))]
         return found
@@ -85,10 +102,11 @@ def table_rows(record: Record, log_inputs: bool, facts: TextFacts | None = None)
     latency_ms = record.latency_s * 1000
     rows = []
     known = (facts or TextFacts(0)).of(served, record.texts)
-    for text, answer, (digest, stat) in zip(record.texts, records_of(record.answer), known):
+    for text, answer, fact in zip(record.texts, records_of(record.answer), known):
+        stat = fact.stats
         rows.append((logged_at, request_id, name, version, role, stat.chars, stat.words, stat.oov_share,
-                     digest, text if log_inputs else None, str(answer["predicted_tag"]),
-                     float(answer["confidence"]), probabilities_json(answer["probabilities"]), latency_ms))
+                     fact.digest, text if log_inputs else None, str(answer["predicted_tag"]),
+                     float(answer["confidence"]), fact.probabilities_json(answer["probabilities"]), latency_ms))
     return rows
 
 
