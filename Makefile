@@ -130,6 +130,18 @@ BENCH_SWAP_ARGS ?=
 bench-swap: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_swap $(BENCH_SWAP_ARGS)
 
+# Monitoring (issue 18). The query part (`bench-monitor-query`: tagifai monitor on 1,000,000 logged rows) is added
+# by the monitor branch as a second prerequisite of bench-monitor.
+.PHONY: bench-monitor bench-monitor-log
+bench-monitor: bench-monitor-log
+
+# The inference log's cost: 1 worker, one-row requests at concurrency 8, --inference-log none vs a SQLite log vs a
+# PostgreSQL log, 9 interleaved rounds, and the writer's rows/s (~3 min) -> "## Overhead benchmark" in
+# docs/inference_log.md, docs/bench_inference_log.json, docs/bench_inference_log.png.
+BENCH_MONITOR_LOG_ARGS ?=
+bench-monitor-log: $(STAMP)
+	$(BIN)/python benchmarks/bench_inference_log.py $(BENCH_MONITOR_LOG_ARGS)
+
 # A Spark standalone master + one worker (2 cores) on 127.0.0.1, until Ctrl-C; prints the spark-submit line.
 .PHONY: spark-cluster
 spark-cluster: $(STAMP)

@@ -184,6 +184,17 @@ def serve(
                    "holds one token per line, or name:token [default: no authentication]."),
     prediction_store: Optional[str] = typer.Option(
         None, help="Prediction store URL (what batch-score writes): GET /predictions answers from it [default: none]."),
+    inference_log: Optional[str] = typer.Option(
+        None, help="Log every scored row (version, role, text hash and length, OOV share, tag, probabilities, "
+                   "latency) to this SQLite or PostgreSQL URL, off the request path; none turns it off "
+                   "[default: sqlite:///inference.db]."),
+    log_inputs: Optional[bool] = typer.Option(
+        None, "--log-inputs", help="Also store the raw texts in the inference log [default: hash only]."),
+    inference_log_queue: Optional[int] = typer.Option(
+        None, help="Requests waiting to be logged, per worker; beyond this their rows are dropped (counted), "
+                   "never waited for [default: 10000]."),
+    inference_log_retention: Optional[str] = typer.Option(
+        None, help="Delete inference-log rows older than this (e.g. 30d, 24h), checked hourly [default: keep]."),
 ) -> None:
     """Serve a model: MLflow's scoring protocol (POST /invocations), hardened (limits, JSON errors, /metrics),
     following its alias in the registry, with its args and performance at GET /args and /performance.

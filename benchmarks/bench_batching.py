@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,13 +39,19 @@ SETTINGS = (("off", 1, 0.0), ("b16-w2ms", 16, 2.0), ("b64-w2ms", 64, 2.0), ("b64
 HEADLINE, OFF, FASTAPI = "tagifai b64-w2ms", "tagifai off", "fastapi"
 
 
-def targets(model_uri: str, predictor_path: Path) -> list[Target]:
-    base = dict(os.environ)
+def serve_env(workdir: Path) -> dict[str, str]:
+    """The servers' environment: the venv and the repo on the paths, no TAGIFAI_SERVE_* of the caller's, and the
+    inference log (on by default) in the run's folder, not the checkout."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TAGIFAI_SERVE_")}
     base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"
     base["PYTHONPATH"] = f"{ROOT}{os.pathsep}{base.get('PYTHONPATH', '')}"
     base.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    for key in [k for k in base if k.startswith("TAGIFAI_SERVE_")]:
-        base.pop(key)
+    base["TAGIFAI_SERVE_INFERENCE_LOG"] = f"sqlite:///{workdir / 'inference.db'}"
+    return base
+
+
+def targets(model_uri: str, predictor_path: Path, workdir: Path) -> list[Target]:
+    base = serve_env(workdir)
     out = [Target(f"tagifai {label}", "tagifai serve", 1, [
         str(BIN / "tagifai"), "serve", "--model-uri", model_uri, "--host", HOST, "--port", "{port}", "--workers", "1",
         "--max-batch-size", str(size), "--max-batch-wait-ms", str(wait)], base, "/invocations", "mlflow")
@@ -78,15 +86,77 @@ def run_load(running: list[Target], texts, expected, args, workdir: Path) -> lis
                 cells.append({"targets": [t.name for t in order], **common})
             else:
                 cells.extend({"target": t.name, **common} for t in order)
+    return run_cells(running, cells, texts, expected, workdir, len(cells) * len(running) * (args.duration + 20) + 60)
+
+
+def run_cells(running: list[Target], cells: list[dict], texts, expected, workdir: Path, budget: float) -> list[dict]:
+    """`cells` run by the load generator (benchmarks/loadgen.py, its own process) against the running servers."""
     spec = {"host": HOST, "client": "raw", "texts": texts, "expected": expected, "cells": cells,
             "targets": {t.name: {"port": t.port, "path": t.path, "format": t.fmt, "pgid": t.process.pid}
                         for t in running}}
     spec_path, result_path = workdir / "spec.json", workdir / "result.json"
     spec_path.write_text(json.dumps(spec))
-    budget = len(cells) * len(running) * (args.duration + 20) + 60
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), str(spec_path), str(result_path)],
                    check=True, timeout=budget)
     return json.loads(result_path.read_text())
+
+
+@contextmanager
+def servers_up(wanted: list[Target], workdir: Path, text: str, want: dict) -> Iterator[list[Target]]:
+    """Start every target (each checked by a first correct answer); stop them all on the way out."""
+    running = []
+    try:
+        for target in wanted:
+            start(target, workdir, text, want)
+            running.append(target)
+            log(f"{target.name}: up after {target.cold_start_s:.1f} s")
+        yield running
+    finally:
+        for target in running:
+            stop(target)
+
+
+def run_facts(args, load_start: str, wall0: float) -> dict:
+    """What every section says about its run: machine, date, load, cells' length and rounds, wall time."""
+    return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": load_start,
+            "load_end": load_average(), "duration": args.duration, "rounds": args.rounds,
+            "wall_s": time.perf_counter() - wall0}
+
+
+def print_targets(text: str, targets: list[tuple[str, str, str, bool]]) -> None:
+    print(text)
+    for name, req, got, ok in targets:
+        print(f"{'OK  ' if ok else 'MISS'} {name}: {got} (required {req})")
+
+
+def load_arguments(doc: str, duration: float, rounds: int, max_requests: int) -> argparse.ArgumentParser:
+    """The options every interleaved load benchmark takes (its docstring's first paragraph as the description)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--model-uri", help="serve this model instead of training one")
+    parser.add_argument("--duration", type=float, default=duration, help=f"seconds per cell per round [{duration:g}]")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds; figures are medians [{rounds}]")
+    parser.add_argument("--max-requests", type=int, default=max_requests)
+    parser.add_argument("--no-doc", action="store_true")
+    return parser
+
+
+def model_and_texts(model_uri: str | None, workdir: Path) -> tuple[str, Path, list[str], list[dict]]:
+    """(the model's URI - trained here unless given -, its predictor file, the project texts, the sklearn
+    pipeline's answers to them: what every served answer is checked against)."""
+    import joblib
+    import mlflow
+
+    from tagifai import config
+    from tagifai.data import load_projects
+
+    if model_uri:
+        mlflow.set_tracking_uri(config.tracking_uri())
+    else:
+        model_uri = train(workdir)
+    local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(workdir / "model")))
+    predictor_path = next(local.rglob("predictor.joblib"))
+    texts = load_projects(config.DATA_PATH)[0]["text"].tolist()
+    return model_uri, predictor_path, texts, reference_predictions(joblib.load(predictor_path), texts)
 
 
 def medians(cells: list[dict]) -> dict[tuple[str, int], dict]:
@@ -175,47 +245,19 @@ def section(info: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-uri", help="serve this model instead of training one")
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds per cell per round [2]")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; figures are medians [3]")
-    parser.add_argument("--max-requests", type=int, default=50000)
-    parser.add_argument("--no-doc", action="store_true")
-    args = parser.parse_args()
+    args = load_arguments(__doc__, duration=2.0, rounds=3, max_requests=50000).parse_args()
     wall0, load_start = time.perf_counter(), load_average()
     workdir = Path(tempfile.mkdtemp(prefix="bench-batching-"))
     import joblib
-    import mlflow
 
-    from tagifai import config
-    from tagifai.data import load_projects
-
-    if args.model_uri:
-        model_uri = args.model_uri
-        mlflow.set_tracking_uri(config.tracking_uri())
-    else:
-        model_uri = train(workdir)
-    local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(workdir / "model")))
-    predictor_path = next(local.rglob("predictor.joblib"))
+    model_uri, predictor_path, texts, expected = model_and_texts(args.model_uri, workdir)
     predictor = joblib.load(predictor_path)
-    texts = load_projects(config.DATA_PATH)[0]["text"].tolist()
-    expected = reference_predictions(predictor, texts)
     inproc = in_process_rows_per_s(predictor, texts, 3.0)
     log(f"in-process predict_records at 1000 rows: {inproc:,.0f} rows/s")
-    running = []
-    try:
-        for target in targets(model_uri, predictor_path):
-            start(target, workdir, texts[0], expected[0])
-            running.append(target)
-            log(f"{target.name}: up after {target.cold_start_s:.1f} s")
+    with servers_up(targets(model_uri, predictor_path, workdir), workdir, texts[0], expected[0]) as running:
         cells = run_load(running, texts, expected, args, workdir)
-    finally:
-        for target in running:
-            stop(target)
     names = [t.name for t in running]
-    info = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": load_start,
-            "load_end": load_average(), "duration": args.duration, "rounds": args.rounds, "names": names,
-            "table": medians(cells), "inproc_rows_per_s": inproc, "wall_s": time.perf_counter() - wall0}
+    info = {**run_facts(args, load_start, wall0), "names": names, "table": medians(cells), "inproc_rows_per_s": inproc}
     text = section(info)
     (workdir / "medians.json").write_text(json.dumps({f"{k[0]}|{k[1]}": v for k, v in info["table"].items()}))
     if args.no_doc:
@@ -224,9 +266,7 @@ def main() -> None:
         plot(names, info["table"])
         write_doc(text, DOC, SECTION)
         log(f"wrote {DOC.relative_to(ROOT)}, {PNG.name}")
-    print(text)
-    for name, req, got, ok in info["targets"]:
-        print(f"{'OK  ' if ok else 'MISS'} {name}: {got} (required {req})")
+    print_targets(text, info["targets"])
 
 
 if __name__ == "__main__":

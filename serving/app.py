@@ -4,8 +4,10 @@ contract (docs/openapi.yaml) at /openapi.json and /docs (Swagger UI served from 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from starlette.exceptions import HTTPException
 from serving import metrics
 from serving.auth import TokenAuth
 from serving.errors import handle_error
+from serving.inference_log import InferenceLog
 from serving.invocations import PATH, Invocations, InvocationsFirst
 from serving.middleware import Hardening
 from serving.resources import SERVICE, add_resource_routes
@@ -58,11 +61,14 @@ def serve_one(model: PyFuncModel, settings: ServeSettings, identity: ModelIdenti
 
 
 def create_app(router: Router, settings: ServeSettings, models: Callable[[], dict] | None = None,
-               tokens: dict[bytes, str] | None = None, shadow: Shadow | None = None) -> Hardening:
+               tokens: dict[bytes, str] | None = None, shadow: Shadow | None = None,
+               inference_log: InferenceLog | None = None) -> Hardening:
     """The ASGI app `tagifai serve` runs: the routes inside the request time limit, inside the bearer-token
     check (when `tokens`), inside the middleware. `models()` answers GET /models (default: the champion alone);
-    `shadow` scores the challenger's copy of every answer in shadow mode."""
-    app = create_routes(router, settings, models or (lambda: summary([_state(router.champion)], {})), shadow)
+    `shadow` scores the challenger's copy of every answer in shadow mode; `inference_log` records every scored
+    row (its writer is started by the worker, and drained when the app shuts down)."""
+    app = create_routes(router, settings, models or (lambda: summary([_state(router.champion)], {})), shadow,
+                        inference_log)
     inner = RequestTimeout(app, settings.timeout_seconds)
     if tokens:
         inner = TokenAuth(inner, tokens)
@@ -70,15 +76,15 @@ def create_app(router: Router, settings: ServeSettings, models: Callable[[], dic
 
 
 def create_routes(router: Router, settings: ServeSettings, models: Callable[[], dict],
-                  shadow: Shadow | None = None) -> InvocationsFirst:
+                  shadow: Shadow | None = None, inference_log: InferenceLog | None = None) -> InvocationsFirst:
     """The routes: FastAPI's app, with POST /invocations handed to its ASGI handler ahead of it."""
     slot = router.champion
-    app = FastAPIOffline(title=SERVICE, redoc_url=None, static_url="/docs-assets")
+    app = FastAPIOffline(title=SERVICE, redoc_url=None, static_url="/docs-assets", lifespan=draining(inference_log))
     app.openapi = openapi_spec  # our contract (docs/openapi.yaml) at /openapi.json and /docs
     for error in (TagifaiError, HTTPException, RequestValidationError, Exception):
         app.add_exception_handler(error, handle_error)
 
-    invocations = Invocations(router, settings, shadow)
+    invocations = Invocations(router, settings, shadow, inference_log)
     # Declared for FastAPI's routing (405 for another method); POST reaches it first, past FastAPI's stack.
     app.router.add_route(PATH, invocations, methods=["POST"], include_in_schema=False)
 
@@ -87,6 +93,18 @@ def create_routes(router: Router, settings: ServeSettings, models: Callable[[], 
     add_prediction_routes(app, prediction_reader(settings.prediction_store),
                           lambda: (slot.current.identity.name, slot.current.identity.version))  # the champion now
     return InvocationsFirst(invocations, app)
+
+
+def draining(inference_log: InferenceLog | None):
+    """The app's lifespan: at shutdown (SIGTERM, after the in-flight requests), the log writes what is queued."""
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if inference_log is not None:
+            await asyncio.to_thread(inference_log.close)
+
+    return lifespan
 
 
 def add_health_routes(app: FastAPI, slot: ModelSlot) -> None:

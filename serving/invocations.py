@@ -14,7 +14,8 @@ import time
 
 from serving.errors import send_error
 from serving.logs import REQUEST_ID
-from serving.middleware import TIMING_KEY, header
+from serving.inference_log import InferenceLog
+from serving.middleware import STARTED_KEY, TIMING_KEY, header
 from serving.parsing import parse_request
 from serving.responses import predictions_json
 from serving.routing import Router
@@ -30,10 +31,13 @@ JSON_HEADER = (b"content-type", b"application/json")
 
 
 class Invocations:
-    def __init__(self, router: Router, settings: ServeSettings, shadow: Shadow | None = None):
+    def __init__(self, router: Router, settings: ServeSettings, shadow: Shadow | None = None,
+                 inference_log: InferenceLog | None = None):
         self.router, self.slot, self.settings, self.shadow = router, router.champion, settings, shadow
+        self.log = inference_log
 
     async def __call__(self, scope, receive, send) -> None:
+        started = scope.get(STARTED_KEY) or time.perf_counter()
         served = SERVED.get(self.slot.current)  # the middleware's pick, or the slot's for the bare routes
         timing = scope.get(TIMING_KEY)
         if timing is None:  # the bare routes, without the middleware
@@ -55,10 +59,13 @@ class Invocations:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", str(len(data)).encode()), JSON_HEADER]})
         await send({"type": "http.response.body", "body": data})
-        if self.shadow is not None and served.role == "champion":  # after the answer: it never delays it
+        # After the answer, so neither delays it; each only queues what is at hand.
+        if self.log is not None:
+            self.log.add(served, scored[0], scored[2], REQUEST_ID.get(), time.perf_counter() - started)
+        if self.shadow is not None and served.role == "champion":
             challenger = self.router.shadowing()
             if challenger is not None:
-                self.shadow.submit(challenger, *scored)
+                self.shadow.submit(challenger, *scored, request_id=REQUEST_ID.get())
 
     def prepare(self, served: ServedVersion, body: bytes, content_type: str | None, timing: dict):
         started = time.perf_counter()

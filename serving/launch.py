@@ -88,12 +88,14 @@ def assemble(settings: ServeSettings):
     from serving.app import create_app
     from serving.auth import read_tokens
     from serving.follower import Follower
+    from serving.inference_log import open_log
     from serving.logs import configure_logging
     from serving.routing import Router
     from serving.shadow import Shadow
     from serving.status import StatusBoard, summary
 
     tokens = read_tokens(settings.auth_token_file) if settings.auth_token_file else None
+    inference_log = open_log(settings)  # a URI that can never work stops the start before the model loads
     target, challenger = Target.parse(settings.model_uri), challenger_target(settings)
     identity = resolve_identity(target)
     first_uri = target.version_uri(identity.version) if target.name else settings.model_uri
@@ -102,12 +104,13 @@ def assemble(settings: ServeSettings):
     router = Router(ModelSlot(loader(settings, "champion")(first_uri, tempfile.mkdtemp(prefix="tagifai-serve-"),
                                                            identity, target.pointer, False)),
                     ModelSlot(None) if challenger else None, settings.challenger_mode, settings.challenger_share)
-    shadow = Shadow(identity.name, settings.shadow_queue) if challenger and settings.challenger_mode == "shadow" else None
+    shadow = Shadow(identity.name, settings.shadow_queue, inference_log) \
+        if challenger and settings.challenger_mode == "shadow" else None
     configure_logging()
     status_dir = tempfile.mkdtemp(prefix="tagifai-status-")
     described = following(settings, target, challenger)
     app = create_app(router, settings, lambda: summary(StatusBoard(status_dir, 0).read_all(), described,
-                                                       live.figures()), tokens, shadow)
+                                                       live.figures()), tokens, shadow, inference_log)
 
     def in_worker(index: int) -> None:  # threads do not survive a fork: each worker starts its own
         Follower(target, router.champion, loader(settings, "champion"), settings.poll_interval,
@@ -117,6 +120,8 @@ def assemble(settings: ServeSettings):
                      StatusBoard(status_dir, index, "challenger"), index, optional=True).start()
         if shadow is not None:
             shadow.start()
+        if inference_log is not None:
+            inference_log.start()
 
     return app, in_worker, identity, target
 

@@ -6,7 +6,7 @@ import collections
 import os
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 from serving.scoring import tags_of
@@ -44,6 +44,26 @@ SHADOW_LATENCY = Histogram("tagifai_shadow_latency_seconds", "The challenger's t
                            LABELS, buckets=LATENCY_BUCKETS)
 REGISTRY_ERRORS = Counter("tagifai_registry_unreachable_total", "Times a worker found the registry unreachable "
                           "(counted once per outage).", ("model_name",))
+
+# The inference log (serving/inference_log.py). Rows, not requests: written + dropped + failed = rows logged.
+LOG_WRITTEN = Counter("tagifai_inference_log_written_total", "Rows written to the inference log.", LABELS)
+LOG_DROPPED = Counter("tagifai_inference_log_dropped_total", "Rows not logged because the inference log's queue "
+                      "was full (the database slow or down).", LABELS)
+LOG_FAILED = Counter("tagifai_inference_log_failed_total", "Rows the inference log gave up on: refused by the "
+                     "database, or still unwritten when the worker stopped.", LABELS)
+# Live gauges over a sliding window (serving/live_window.py): sums and counts, never ratios, so that with
+# --workers N the workers' values add up ("livesum": a dead worker's values leave with it) and a dashboard
+# divides, e.g. sum(tagifai_live_tag_rows) by (tag) / ignoring(tag) sum(tagifai_live_rows).
+LIVE_ROWS = Gauge("tagifai_live_rows", "Rows in the live window (per worker: the last 1000 rows of the last 5 "
+                  "minutes).", LABELS, multiprocess_mode="livesum")
+LIVE_TAG_ROWS = Gauge("tagifai_live_tag_rows", "Rows in the live window by predicted tag.", ("tag", *LABELS),
+                      multiprocess_mode="livesum")
+LIVE_CONFIDENCE_SUM = Gauge("tagifai_live_confidence_sum", "Sum of the confidences of the rows in the live window.",
+                            LABELS, multiprocess_mode="livesum")
+LIVE_OOV_ROWS = Gauge("tagifai_live_oov_rows", "Rows in the live window with an OOV share (the model has a "
+                      "vocabulary).", LABELS, multiprocess_mode="livesum")
+LIVE_OOV_SUM = Gauge("tagifai_live_oov_share_sum", "Sum of the OOV shares of the rows in the live window.", LABELS,
+                     multiprocess_mode="livesum")
 
 # Only known paths become label values, so a scan of random URLs cannot blow up the series count.
 KNOWN_PATHS = frozenset(
@@ -119,6 +139,12 @@ def registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(merged)
         return merged
     return REGISTRY
+
+
+def worker_gone(pid: int) -> None:
+    """A forked worker ended: its live gauges leave the sums (its counters stay, as counters do)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
 
 
 def render() -> tuple[bytes, str]:

@@ -22,6 +22,7 @@ access_log = logging.getLogger("tagifai.access")
 logger = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 TIMING_KEY = "tagifai.timing"  # scope key: /invocations' stage -> seconds, filled by the route
+STARTED_KEY = "tagifai.started"  # scope key: the request's perf_counter() start (the inference log's latency)
 STAGES = metrics.STAGES
 _timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11: a timer on this task (wait_for makes a task)
 
@@ -83,6 +84,7 @@ class Hardening:
         timing = None
         if scope["path"] == "/invocations":
             timing = scope[TIMING_KEY] = {}
+            scope[STARTED_KEY] = started
 
         async def guarded_send(message):  # our headers on every response; latency ends with its last byte
             if message["type"] == "http.response.start":

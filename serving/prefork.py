@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from serving import uvicorn_server
+from serving import metrics, uvicorn_server
 
 QUICK_EXIT_S = 10.0  # a worker that dies sooner than this after its start did not fail under load ...
 MAX_QUICK_EXITS = 5  # ... and this many in a row means it cannot start: give up instead of forking forever
@@ -102,6 +102,7 @@ class Supervisor:
             index, started = self.workers.pop(pid, (None, 0.0))
             if index is None:
                 continue
+            metrics.worker_gone(pid)
             if self.stop_deadline is not None:
                 print(f"worker {pid} stopped ({_how(status)}); {len(self.workers)} left", file=sys.stderr, flush=True)
             elif not self._replace(pid, status, index, started):

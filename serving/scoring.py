@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
@@ -14,6 +15,9 @@ from serving.batching import Batcher
 from serving.errors import json_type
 from tagifai.errors import InputTooLargeError, InvalidInputError
 from tagifai.predict import texts_from_input, validate_texts, validate_threshold
+from tagifai.profile import TextStats, text_stats
+
+logger = logging.getLogger(__name__)
 
 
 class PredictionCache:
@@ -78,6 +82,8 @@ class Scorer:
         self.cache = PredictionCache(cache_size, on_cache_lookups) if use_cache else None
         self.max_batch_size, self.max_batch_wait_ms = max_batch_size, max_batch_wait_ms
         self._batcher: Batcher | None = None
+        # Length and OOV share of texts, as the model reads them (models logged before it: length alone).
+        self._text_stats = getattr(self._python_model, "text_stats", None)
 
     @property
     def batching(self) -> bool:
@@ -138,6 +144,17 @@ class Scorer:
         if self._on_rows is not None:
             self._on_rows(out)
         return out
+
+    def text_stats(self, texts: list[str]) -> list[TextStats]:
+        """For the inference log (its writer thread): the model's own measure when it has one, else the length
+        alone (oov_share None). A model whose measure fails is measured by length from then on (one warning)."""
+        if self._text_stats is not None:
+            try:
+                return list(self._text_stats(texts))
+            except Exception:  # noqa: BLE001 - the log must not stop over a statistic
+                logger.warning("the model's text_stats failed; logging text lengths only", exc_info=True)
+                self._text_stats = None
+        return [text_stats(text, "", None) for text in texts]
 
     def check_params(self, params: dict | None) -> None:
         unknown = sorted(map(str, set(params or {}) - self.known_params))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from monitoring.retention import parse_duration
+from monitoring.schema import DEFAULT_URI
 from serving.errors import InvalidSettingError
 
 ENV_PREFIX = "TAGIFAI_SERVE_"
@@ -61,6 +63,13 @@ class ServeSettings:
     auth_token_file: str | None = field(default_factory=lambda: _env("auth_token_file", None))
     # The store `tagifai batch-score` writes (SQLAlchemy URL): GET /predictions answers from it; None = no store.
     prediction_store: str | None = field(default_factory=lambda: _env("prediction_store", None) or None)
+    # The inference log (docs/inference_log.md): one row per scored row, written off the request path;
+    # "none" turns it off. Raw texts only with log_inputs; beyond inference_log_queue waiting rows, rows are
+    # dropped (counted). Retention: rows older than this are pruned by the writer (e.g. 30d); None keeps all.
+    inference_log: str = field(default_factory=lambda: _env("inference_log", DEFAULT_URI))
+    log_inputs: bool = field(default_factory=lambda: _env("log_inputs", False, bool))
+    inference_log_queue: int = field(default_factory=lambda: _env("inference_log_queue", 10_000, int))
+    inference_log_retention: str | None = field(default_factory=lambda: _env("inference_log_retention", None) or None)
 
     def __post_init__(self) -> None:
         for name in ("port", "workers", "max_body_bytes", "max_rows", "max_text_chars", "timeout_seconds"):
@@ -82,3 +91,10 @@ class ServeSettings:
             raise InvalidSettingError(f"max_batch_wait_ms must be between 0 and 10000, got {self.max_batch_wait_ms}")
         if self.graceful_shutdown_seconds < 0:
             raise InvalidSettingError(f"graceful_shutdown_seconds must be >= 0, got {self.graceful_shutdown_seconds}")
+        if self.inference_log_queue <= 0:
+            raise InvalidSettingError(f"inference_log_queue must be > 0, got {self.inference_log_queue}")
+        if self.inference_log_retention is not None:
+            try:
+                parse_duration(self.inference_log_retention, "inference_log_retention")
+            except ValueError as exc:
+                raise InvalidSettingError(str(exc)) from None

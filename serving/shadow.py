@@ -11,6 +11,7 @@ import threading
 import time
 
 from serving import metrics
+from serving.inference_log import InferenceLog
 from serving.scoring import records_of
 from serving.served import ServedVersion
 
@@ -18,9 +19,12 @@ logger = logging.getLogger("tagifai.shadow")
 
 
 class Shadow:
-    def __init__(self, model_name: str, max_queue: int = 1000):
+    """`inference_log`: where the challenger's rows are logged (role "challenger"), once scored."""
+
+    def __init__(self, model_name: str, max_queue: int = 1000, inference_log: InferenceLog | None = None):
         self.jobs: queue.Queue = queue.Queue(maxsize=max_queue)
         self.dropped = metrics.SHADOW_DROPPED.labels(model_name=model_name)
+        self.log = inference_log
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -28,15 +32,16 @@ class Shadow:
         self._thread = threading.Thread(target=self._run, name="tagifai-shadow", daemon=True)
         self._thread.start()
 
-    def submit(self, challenger: ServedVersion, texts: list[str], params, champion_rows) -> None:
+    def submit(self, challenger: ServedVersion, texts: list[str], params, champion_rows,
+               request_id: str = "-") -> None:
         try:
-            self.jobs.put_nowait((challenger, texts, params, champion_rows))
+            self.jobs.put_nowait((challenger, texts, params, champion_rows, request_id))
         except queue.Full:
             self.dropped.inc()
 
     def _run(self) -> None:
         while True:
-            challenger, texts, params, champion_rows = self.jobs.get()
+            challenger, texts, params, champion_rows, request_id = self.jobs.get()
             labels = challenger.labels
             started = time.perf_counter()
             try:
@@ -45,7 +50,10 @@ class Shadow:
                 metrics.SHADOW_ERRORS.labels(**labels).inc()
                 logger.warning("shadow scoring by version %s failed", challenger.identity.version, exc_info=True)
                 continue
-            metrics.SHADOW_LATENCY.labels(**labels).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            metrics.SHADOW_LATENCY.labels(**labels).observe(elapsed)
+            if self.log is not None:  # its latency: the challenger's own scoring time
+                self.log.add(challenger, texts, rows, request_id, elapsed)
             agreed, difference = compare(records_of(champion_rows), rows)
             metrics.SHADOW_ROWS.labels(**labels).inc(len(rows))
             metrics.SHADOW_AGREED.labels(**labels).inc(agreed)

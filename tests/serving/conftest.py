@@ -6,6 +6,7 @@ Reuse from any test under tests/serving with the `start_server` fixture:
         server.post({"dataframe_records": [{"text": "..."}]})
     with start_server(uri, launcher="mlflow") as server: ...        # plain `mlflow models serve`
     with start_server(uri, args=["--workers", "2"], env={"X": "1"}) as server: ...   # extra flags / env
+    with start_server(uri, cwd=tmp_path) as server: ...                # another working directory
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ class Server:
 
 @contextmanager
 def running_server(command: list[str], port: int, env: dict[str, str], log_dir: Path,
-                   timeout: float = START_TIMEOUT) -> Iterator[Server]:
-    """Start `command` (listening on 127.0.0.1:`port`) in a new session; yield once GET /ping is 200."""
+                   timeout: float = START_TIMEOUT, cwd: Path | None = None) -> Iterator[Server]:
+    """Start `command` (listening on 127.0.0.1:`port`) in a new session, in `cwd` (default: this process's);
+    yield once GET /ping is 200."""
     log_path = log_dir / f"server-{port}-{uuid.uuid4().hex[:6]}.log"
     url = f"http://127.0.0.1:{port}"
-    with running(command, log_path, ready_url=f"{url}/ping", timeout=timeout, env=env) as process:
+    with running(command, log_path, ready_url=f"{url}/ping", timeout=timeout, env=env, cwd=cwd) as process:
         yield Server(url, process, log_path)
 
 
@@ -97,7 +99,8 @@ def start_server(tracking_uri, tmp_path_factory) -> StartServer:
     """
     log_dir = tmp_path_factory.mktemp("server-logs")
 
-    def start(model_uri: str, launcher: str = "tagifai", timeout: float = START_TIMEOUT, args=(), env=None):
+    def start(model_uri: str, launcher: str = "tagifai", timeout: float = START_TIMEOUT, args=(), env=None,
+              cwd: Path | None = None):
         port = free_port()
         if launcher == "tagifai":
             command, environ = tagifai_serve_command(model_uri, port), env_without_venv()
@@ -106,7 +109,7 @@ def start_server(tracking_uri, tmp_path_factory) -> StartServer:
         else:
             raise ValueError(f"unknown launcher {launcher!r}")
         environ["MLFLOW_TRACKING_URI"] = tracking_uri
-        return running_server([*command, *args], port, {**environ, **(env or {})}, log_dir, timeout)
+        return running_server([*command, *args], port, {**environ, **(env or {})}, log_dir, timeout, cwd)
 
     return start
 
@@ -182,3 +185,19 @@ def tagifai_cli(tracking_uri):
         return done
 
     return run
+
+
+@pytest.fixture
+def pg_log():
+    """A throw-away PostgreSQL database for an inference log: (its URL, its name); dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    from harness.postgres import create_database
+    from inference_log_reading import pg_admin_url
+
+    try:
+        url, drop = create_database(pg_admin_url(), "tagifai_log", driver="postgresql+psycopg2")
+    except Exception as exc:  # noqa: BLE001 - psycopg2.OperationalError: the server is not up
+        pytest.fail(f"PostgreSQL is not reachable at {pg_admin_url()}: {' '.join(str(exc).split())}", pytrace=False)
+    yield url, make_url(url).database
+    drop()
