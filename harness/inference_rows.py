@@ -7,6 +7,7 @@ reference profile to monitor them against.
 - `in_distribution`: rows drawn from a profile itself (every column from its values): what unseen projects of
   the training data's kind look like to the monitor. `shifted`: cooking / sports / finance texts (mostly
   `other`, low confidence, high OOV share). `single_class`: in-distribution rows all predicted as one tag.
+- `shifted_texts`: real texts about cooking, sports and finance, for a real server to score (the end-to-end test).
 - `insert_rows`: into the inference_log table through monitoring.schema.
 - `register_profiled_version`: a real MLflow run holding the profile artifact, registered as a version with an
   alias (no model is trained: the monitor reads only the run's profile).
@@ -14,6 +15,7 @@ reference profile to monitor them against.
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -28,6 +30,18 @@ CLASSES = (*config.ACCEPTED_TAGS, config.OTHER_TAG)
 SHIFTED_TOPICS = ("slow-cooked beef ragu with fresh pasta", "the derby ended in a late penalty",
                   "quarterly earnings beat analyst estimates")
 INSERT_BATCH = 10_000
+_SHIFTED_SUBJECTS = ("sourdough bread", "a slow-cooked beef stew", "vegan lasagna", "lemon meringue pie", "pad thai",
+                     "homemade pasta dough", "the marathon season", "a youth football league", "tennis serve drills",
+                     "basketball pickup games", "a swimming relay team", "the rugby final", "a household budget",
+                     "retirement savings accounts", "the quarterly tax return", "credit card debt",
+                     "index fund dividends", "mortgage refinancing", "a small bakery's cash flow",
+                     "the family's holiday spending")
+_SHIFTED_SHAPES = ("{s}: tips from my grandmother and what our neighbours thought of it",
+                   "Weekend notes on {s}, with photos, mistakes and what we would change next time",
+                   "How our club handles {s} every year, and why everyone keeps coming back",
+                   "A beginner's honest guide to {s} without spending too much money",
+                   "Lessons learned about {s} after three seasons with friends and family",
+                   "Everything we wish we had known about {s} before we started")
 
 
 def repo_projects() -> pd.DataFrame:
@@ -110,6 +124,11 @@ def shifted(profile: dict, n: int, model_name: str, version: int, role: str = "c
     topics = rng.choice(np.array(SHIFTED_TOPICS), n)
     return _frame(tags, rng.beta(3, 3, n), rng.choice(np.asarray(profile["text_chars"]), n), rng.beta(8, 2, n),
                   topics, model_name, version, role, logged_at or datetime.now(timezone.utc), rng)
+
+
+def shifted_texts() -> list[str]:
+    """120 distinct texts about cooking, sports and finance (20 subjects x 6 sentence shapes)."""
+    return [shape.format(s=s) for s, shape in itertools.product(_SHIFTED_SUBJECTS, _SHIFTED_SHAPES)]
 
 
 def table_rows(frame: pd.DataFrame) -> list[dict]:
