@@ -6,7 +6,8 @@ Reuse from any test under tests/serving with the `start_server` fixture:
         server.post({"dataframe_records": [{"text": "..."}]})
     with start_server(uri, launcher="mlflow") as server: ...        # plain `mlflow models serve`
     with start_server(uri, args=["--workers", "2"], env={"X": "1"}) as server: ...   # extra flags / env
-    with start_server(uri, cwd=tmp_path) as server: ...                # another working directory
+    with start_server(uri, cwd=tmp_path) as server: ...                # a given working directory (default: a new
+                                                                       # temporary one, where inference.db goes)
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def start_server(tracking_uri, tmp_path_factory) -> StartServer:
         else:
             raise ValueError(f"unknown launcher {launcher!r}")
         environ["MLFLOW_TRACKING_URI"] = tracking_uri
+        # A folder of its own by default: the server writes its inference log (inference.db) where it runs.
+        cwd = cwd or tmp_path_factory.mktemp("server-cwd")
         return running_server([*command, *args], port, {**environ, **(env or {})}, log_dir, timeout, cwd)
 
     return start

@@ -126,7 +126,7 @@ def test_a_local_model_is_served_with_the_flag_and_only_on_127_0_0_1_by_default(
     port = serve_helpers.free_port()
     command = [str(BIN_DIR / "tagifai"), "serve", "--model-uri", local, "--allow-local-model", "--port", str(port)]
     env = {**serve_helpers.env_without_venv(), "MLFLOW_TRACKING_URI": tracking_uri}
-    with serve_helpers.running_server(command, port, env, tmp_path) as server:  # no --host: the default
+    with serve_helpers.running_server(command, port, env, tmp_path, cwd=tmp_path) as server:  # no --host: the default
         assert listening_addresses(server.process.pid) == {("127.0.0.1", port)}
         response = server.post({"inputs": ["Transfer learning with transformers for text classification."]})
         assert response.status_code == 200, response.text
