@@ -13,7 +13,6 @@ docs/inference_log.md.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -135,7 +134,7 @@ class InferenceLog:
                 # Hand the GIL over now: a thread that keeps it runs on for the whole switch interval (5 ms),
                 # and the event loop, woken by a request meanwhile, would wait that long.
                 since_yield = 0
-                os.sched_yield()  # releases the GIL (time.sleep(0) costs a 50 us timer slack)
+                time.sleep(0)
         if rows and self._insert_retrying(rows):
             self._count(kept, "written")
         elif rows:
