@@ -130,10 +130,9 @@ BENCH_SWAP_ARGS ?=
 bench-swap: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_swap $(BENCH_SWAP_ARGS)
 
-# Monitoring (issue 18). The query part (`bench-monitor-query`: tagifai monitor on 1,000,000 logged rows) is added
-# by the monitor branch as a second prerequisite of bench-monitor.
-.PHONY: bench-monitor bench-monitor-log
-bench-monitor: bench-monitor-log
+# Monitoring: what the inference log costs the server, and what `tagifai monitor` costs on a big log.
+.PHONY: bench-monitor bench-monitor-log bench-monitor-query
+bench-monitor: bench-monitor-log bench-monitor-query
 
 # The inference log's cost: 1 worker, one-row requests at concurrency 8, --inference-log none vs a SQLite log vs a
 # PostgreSQL log, 9 interleaved rounds, and the writer's rows/s (~3 min) -> "## Overhead benchmark" in
@@ -142,15 +141,14 @@ BENCH_MONITOR_LOG_ARGS ?=
 bench-monitor-log: $(STAMP)
 	$(BIN)/python benchmarks/bench_inference_log.py $(BENCH_MONITOR_LOG_ARGS)
 
+# `tagifai monitor` on 1,000,000 rows in a throw-away PostgreSQL database (COPY-filled from
+# harness/inference_rows.py), the whole command without and with 10,000 --labels rows (target <= 60 s), and the
+# default thresholds' false-alarm rates on windows drawn from the reference -> docs/bench_monitor.json.
+BENCH_MONITOR_ARGS ?=
+bench-monitor-query: $(STAMP)
+	$(BIN)/python benchmarks/bench_monitor.py $(BENCH_MONITOR_ARGS)
+
 # A Spark standalone master + one worker (2 cores) on 127.0.0.1, until Ctrl-C; prints the spark-submit line.
 .PHONY: spark-cluster
 spark-cluster: $(STAMP)
 	$(BIN)/python scripts/spark_cluster.py
-
-# `tagifai monitor` (issue 18) on 1,000,000 rows in a throw-away PostgreSQL database (COPY-filled from
-# harness/inference_rows.py), the whole command without and with 10,000 --labels rows (target <= 60 s), and the
-# default thresholds' false-alarm rates on windows drawn from the reference -> docs/bench_monitor.json.
-BENCH_MONITOR_ARGS ?=
-.PHONY: bench-monitor-query
-bench-monitor-query: $(STAMP)
-	$(BIN)/python benchmarks/bench_monitor.py $(BENCH_MONITOR_ARGS)

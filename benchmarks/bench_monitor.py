@@ -47,6 +47,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--postgres", default=os.environ.get("TAGIFAI_BENCH_PG_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"),
                         help="Admin URL of the PostgreSQL server.")
+    parser.add_argument("--profile", type=Path, help="A training run's reference_profile.json (mlflow artifacts "
+                        "download) instead of the harness's example profile.")
+    parser.add_argument("--false-alarms-only", action="store_true", help="Skip the 1,000,000-row PostgreSQL part.")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "bench_monitor.json")
     return parser.parse_args()
 
@@ -119,9 +122,12 @@ def false_alarms(profile: dict, draws: int) -> dict:
 
 def main() -> int:
     args = parse_args()
-    profile = example_profile()
-    print("false alarms on windows drawn from the reference:")
-    report = {"false_alarms": false_alarms(profile, args.draws)}
+    profile = json.loads(args.profile.read_text()) if args.profile else example_profile()
+    print(f"false alarms on windows drawn from the reference ({profile['source']}, {profile['rows']} rows):")
+    report = {"reference": profile["source"], "false_alarms": false_alarms(profile, args.draws)}
+    if args.false_alarms_only:
+        print(json.dumps(report["false_alarms"]["reference"], indent=1))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
