@@ -104,7 +104,7 @@ def writer_throughput(model_uri: str, uri: str, texts: list[str], rows: int) -> 
 
     from serving.app import create_scorer
     from serving.inference_log import InferenceLog
-    from serving.log_rows import Record, table_rows
+    from serving.log_rows import Record, TextFacts, table_rows
     from serving.served import ModelIdentity, ServedVersion
     from serving.settings import ServeSettings
 
@@ -114,9 +114,10 @@ def writer_throughput(model_uri: str, uri: str, texts: list[str], rows: int) -> 
     answers = served.scorer.predict(texts)
     records = [Record(served, [texts[i % len(texts)]], [answers[i % len(texts)]], f"r{i}", 0.002, time.time())
                for i in range(rows)]
+    facts = TextFacts()  # remembered per text, as the writer does: texts repeat here as in live traffic
     t0 = time.perf_counter()
     for record in records:
-        table_rows(record, False)
+        table_rows(record, False, facts)
     build_s = time.perf_counter() - t0
     inference_log = InferenceLog(uri, queue_size=rows + 1)
     for record in records:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+from itertools import chain
 from pathlib import Path
 
 from sqlalchemy import event
@@ -26,8 +27,17 @@ SCHEMES = ("sqlite", "postgresql", "postgres")
 # The prediction store's SQLite engine waits up to 30 s for a lock; the log's writer would rather retry (its
 # back-off) than sit on a lock that long, and never blocks a request either way.
 SQLITE_BUSY_MS = 2000
-SQLITE_INSERT = (f"INSERT INTO {inference_log.name} ({', '.join(COLUMNS)}) "
-                 f"VALUES ({', '.join('?' * len(COLUMNS))})")
+# sqlite3 releases the GIL around every statement step, so `executemany` hands it to the event loop and waits to
+# get it back once per row; one statement of SQLITE_ROWS_PER_STATEMENT rows steps once for all of them.
+SQLITE_ROWS_PER_STATEMENT = 64  # x 14 columns: far under SQLite's limit of 32,766 bound parameters
+
+
+def sqlite_insert(rows: int) -> str:
+    values = f"({', '.join('?' * len(COLUMNS))})"
+    return f"INSERT INTO {inference_log.name} ({', '.join(COLUMNS)}) VALUES {', '.join([values] * rows)}"
+
+
+SQLITE_INSERT, SQLITE_INSERT_MANY = sqlite_insert(1), sqlite_insert(SQLITE_ROWS_PER_STATEMENT)
 PG_COPY = f"COPY {inference_log.name} ({', '.join(COLUMNS)}) FROM STDIN"
 YIELD_EVERY_ROWS = 128  # the writer thread lets the event loop have the GIL this often (~1 ms of its work)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -99,9 +109,18 @@ class LogDatabase:
                 if self.postgres:
                     cursor.copy_expert(PG_COPY, copy_text(rows))
                 else:
-                    cursor.executemany(SQLITE_INSERT, rows)
+                    sqlite_rows(cursor, rows)
             finally:
                 cursor.close()
+
+
+def sqlite_rows(cursor, rows: list[tuple]) -> None:
+    """Full statements of SQLITE_ROWS_PER_STATEMENT rows, the rest one row a step."""
+    whole = len(rows) - len(rows) % SQLITE_ROWS_PER_STATEMENT
+    for start in range(0, whole, SQLITE_ROWS_PER_STATEMENT):
+        cursor.execute(SQLITE_INSERT_MANY, list(chain.from_iterable(rows[start:start + SQLITE_ROWS_PER_STATEMENT])))
+    if whole < len(rows):
+        cursor.executemany(SQLITE_INSERT, rows[whole:])
 
 
 def copy_text(rows: list[tuple]) -> io.StringIO:
