@@ -9,7 +9,7 @@ fails then costs the run, never the report: `run_error` says why).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from batch.errors import ModelResolutionError
@@ -71,6 +71,7 @@ class MonitorResult:
         return 1 if self.drift else 0
 
     def to_dict(self) -> dict:
+        start, end = self.window.key.bounds_text()
         out = {
             "drift": self.drift,
             "signals": {s.name: s.to_dict() for s in self.signals},
@@ -80,18 +81,13 @@ class MonitorResult:
             "model": self.model.name,
             "version": self.model.version,
             "role": self.role,
-            "window": {"since": format_duration(self.window.key.since), "start": _utc(self.window.key.start),
-                       "end": _utc(self.window.key.end)},
+            "window": {"since": format_duration(self.window.key.since), "start": start, "end": end},
             "inference_log": self.log_uri,
             "run_id": self.run_id,
         }
         if self.measured is not None:
             out["measured"] = self.measured.to_dict()
         return out
-
-
-def _utc(naive: datetime) -> str:
-    return naive.isoformat() + "Z"
 
 
 def role_and_uri(model_uri: str | None, role: str | None) -> tuple[str, str]:

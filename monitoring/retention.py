@@ -46,7 +46,11 @@ def cutoff(older_than: timedelta, now: datetime | None = None) -> datetime:
 
 def prune(eng: Engine, older_than: timedelta) -> int:
     """Delete rows logged before now - older_than, in batches; returns how many were deleted."""
-    before = cutoff(older_than)
+    return prune_before(eng, cutoff(older_than))
+
+
+def prune_before(eng: Engine, before: datetime) -> int:
+    """Delete rows logged before `before` (UTC, naive), in batches; returns how many were deleted."""
     deleted = 0
     while True:
         with eng.begin() as conn:
@@ -78,6 +82,6 @@ def prune_log(uri: str, older_than: str) -> PruneResult:
     eng = open_log(uri)
     try:
         before = cutoff(age)
-        return PruneResult(redact(uri), older_than, before, prune(eng, age))
+        return PruneResult(redact(uri), older_than, before, prune_before(eng, before))
     finally:
         eng.dispose()

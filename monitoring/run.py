@@ -26,10 +26,10 @@ REPORT_NAME = "monitoring_report.md"
 
 
 def params(result: MonitorResult) -> dict:
+    start, end = result.window.key.bounds_text()
     return {"model_name": result.model.name, "model_version": result.model.version, "role": result.role,
             "run_id_monitored": result.model.run_id, "window_since": format_duration(result.window.key.since),
-            "window_start": result.window.key.start.isoformat() + "Z",
-            "window_end": result.window.key.end.isoformat() + "Z", "inference_log": result.log_uri,
+            "window_start": start, "window_end": end, "inference_log": result.log_uri,
             **{f"threshold_{k}": v for k, v in result.thresholds.to_dict().items()}}
 
 

@@ -48,10 +48,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def engine(uri: str, must_exist: bool = False) -> Engine:
-    """Raises batch.errors.StoreError for a URI that is not a usable SQLite/PostgreSQL URL (or, with
-    `must_exist`, a SQLite file that is not there)."""
-    return store_engine(uri, must_exist=must_exist)
+def engine(uri: str) -> Engine:
+    """Raises batch.errors.StoreError for a URI that is not a usable SQLite/PostgreSQL URL."""
+    return store_engine(uri)
 
 
 def ensure_table(eng: Engine) -> None:

@@ -41,6 +41,10 @@ class WindowKey:
         end = cutoff(timedelta(0))
         return cls(model_name, version, role, since, end - since, end)
 
+    def bounds_text(self) -> tuple[str, str]:
+        """start and end as ISO 8601 UTC ("...Z"), for the JSON and the MLflow run's params."""
+        return self.start.isoformat() + "Z", self.end.isoformat() + "Z"
+
     def condition(self):
         return and_(log.model_name == self.model_name, log.model_version == self.version, log.role == self.role,
                     log.logged_at >= self.start, log.logged_at < self.end)

@@ -167,7 +167,7 @@ class _Linear:
 
     def with_temperature(self, temperature: float) -> _Linear:
         """The same scores, their probabilities temperature-scaled as TemperatureScaled scales them."""
-        return self if temperature == 1.0 else replace(self, proba=_scaled(self.proba, temperature))
+        return replace(self, proba=_scaled(self.proba, temperature))
 
 
 def _scaled(proba: Callable[[np.ndarray], np.ndarray], temperature: float) -> Callable[[np.ndarray], np.ndarray]:

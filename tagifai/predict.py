@@ -18,6 +18,7 @@ from tagifai.profile import TextStats, text_stats
 from tagifai.threshold import apply_threshold
 from tagifai.vocabulary import known_words
 
+DERIVED = ("_fast", "_vocabulary")  # Predictor._derived keys: rebuilt after unpickling
 EMPTY_INPUT_MESSAGE = "List of texts to classify cannot be empty."
 TEXT_COLUMN = "text"
 
@@ -109,10 +110,7 @@ class Predictor:
     def vocabulary(self) -> frozenset[str] | None:
         """The words the model knows, in the form predict cleans them to (tagifai.vocabulary.known_words), or None
         when its features hold no words (char n-grams only). Derived once per pipeline object; never pickled."""
-        cached = self.__dict__.get("_vocabulary")
-        if cached is None or cached[0] is not self.pipeline:
-            cached = self.__dict__["_vocabulary"] = (self.pipeline, known_words(self.pipeline))
-        return cached[1]
+        return self._derived("_vocabulary", known_words)
 
     def text_stats(self, texts: Sequence[str]) -> list[TextStats]:
         """Length and out-of-vocabulary share of each text, its words cleaned exactly as predict cleans them."""
@@ -178,15 +176,19 @@ class Predictor:
 
     def compiled_fast_pipeline(self) -> FastPipeline | None:
         """Compiled once per pipeline object (and again if `pipeline` is replaced); never pickled."""
-        cached = self.__dict__.get("_fast")
+        return self._derived("_fast", FastPipeline.compile)
+
+    def _derived(self, key: str, build):
+        """build(pipeline), kept under `key` until `pipeline` is replaced; never pickled (__getstate__)."""
+        cached = self.__dict__.get(key)
         if cached is None or cached[0] is not self.pipeline:
-            cached = self.__dict__["_fast"] = (self.pipeline, FastPipeline.compile(self.pipeline))
+            cached = self.__dict__[key] = (self.pipeline, build(self.pipeline))
         return cached[1]
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state.pop("_fast", None)
-        state.pop("_vocabulary", None)
+        for key in DERIVED:
+            state.pop(key, None)
         return state
 
 
