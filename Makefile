@@ -134,9 +134,9 @@ bench-swap: $(STAMP)
 .PHONY: bench-monitor bench-monitor-log bench-monitor-query
 bench-monitor: bench-monitor-log bench-monitor-query
 
-# The inference log's cost: 1 worker, one-row requests at concurrency 8, --inference-log none vs a SQLite log vs a
-# PostgreSQL log, 9 interleaved rounds, and the writer's rows/s (~3 min) -> "## Overhead benchmark" in
-# docs/inference_log.md, docs/bench_inference_log.json, docs/bench_inference_log.png.
+# The inference log's cost: 1 worker, one-row requests at concurrency 8, --inference-log none (twice: the second is
+# the noise control) vs a SQLite log vs a PostgreSQL log, 40 interleaved rounds, and the writer's rows/s (~9 min)
+# -> "## Overhead benchmark" in docs/inference_log.md, docs/bench_inference_log.json, docs/bench_inference_log.png.
 BENCH_MONITOR_LOG_ARGS ?=
 bench-monitor-log: $(STAMP)
 	$(BIN)/python benchmarks/bench_inference_log.py $(BENCH_MONITOR_LOG_ARGS)

@@ -1,11 +1,13 @@
 """`make bench-monitor-log`: what the inference log costs `tagifai serve`, side by side, into docs/inference_log.md.
 
 One run, one model (trained here like `make bench`, or --model-uri), the real project texts, one-row requests at
-concurrency 8, 1 worker each: `tagifai serve --inference-log none`, with a SQLite log and with a PostgreSQL log
-(a throw-away database; skipped if PostgreSQL is not up). All servers run at once on 127.0.0.1; the load
-generator (benchmarks/loadgen.py, its own process) drives one at a time, the servers taking turns, for --rounds
-interleaved rounds in alternating order; each figure is the median over the rounds. Every answer is checked
-against the plain sklearn pipeline, and every scored row must be in the log (written + dropped = scored).
+concurrency 8, 1 worker each: `tagifai serve --inference-log none` (twice: the second, the control, measures the
+noise of the comparison), with a SQLite log and with a PostgreSQL log (a throw-away database; skipped if
+PostgreSQL is not up). All servers run at once on 127.0.0.1; the load generator (benchmarks/loadgen.py, its own
+process) drives one at a time, each cell after a pause longer than the log's flush interval, the servers taking
+turns, for --rounds interleaved rounds in alternating order; the target is judged on the median of the rounds'
+ratios. Every answer is checked against the plain sklearn pipeline, and every scored row must be in the log
+(written + dropped = scored).
 The writer's throughput is measured in-process: records queued, then written by one InferenceLog into a fresh
 SQLite file and a fresh PostgreSQL database (rows built - hash, text statistics, JSON - and inserted).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -36,6 +39,7 @@ PG_ADMIN_URL = os.environ.get("TAGIFAI_TEST_PG_URL", "postgresql://postgres@127.
 CONCURRENCY = 8
 TARGET_RATIO = 0.95
 OFF = "log none"
+CONTROL = "log none (control)"  # a second log-off server: its ratio to OFF is the measurement's own noise
 
 
 def targets(model_uri: str, logs: dict[str, str], workdir: Path) -> list[Target]:
@@ -46,10 +50,13 @@ def targets(model_uri: str, logs: dict[str, str], workdir: Path) -> list[Target]
 
 
 def run_load(running: list[Target], texts, expected, args, workdir: Path) -> list[dict]:
+    from serving.inference_log import FLUSH_SECONDS
+
+    settle = FLUSH_SECONDS + 0.2  # the previous cell's server has written its last rows before this cell starts
     cells = [{"target": target.name, "batch": 1, "concurrency": CONCURRENCY, "round": rnd, "duration": args.duration,
-              "max_requests": args.max_requests, "warmup": 10}
+              "max_requests": args.max_requests, "warmup": 10, "settle": settle}
              for rnd in range(args.rounds) for target in (running if rnd % 2 == 0 else running[::-1])]
-    return run_cells(running, cells, texts, expected, workdir, len(cells) * (args.duration + 30) + 60)
+    return run_cells(running, cells, texts, expected, workdir, len(cells) * (args.duration + settle + 30) + 60)
 
 
 def server_cpu_us(cells: list[dict]) -> dict[str, float]:
@@ -114,14 +121,14 @@ def writer_throughput(model_uri: str, uri: str, texts: list[str], rows: int) -> 
     answers = served.scorer.predict(texts)
     records = [Record(served, [texts[i % len(texts)]], [answers[i % len(texts)]], f"r{i}", 0.002, time.time())
                for i in range(rows)]
-    facts = TextFacts()  # remembered per text, as the writer does: texts repeat here as in live traffic
+    inference_log = InferenceLog(uri, queue_size=rows + 1)
+    # Rows made as the writer makes them, remembered per text: texts repeat here as in live traffic.
+    facts = TextFacts(copy=inference_log.database.copy)
     t0 = time.perf_counter()
     for record in records:
-        table_rows(record, False, facts)
+        table_rows(record, facts)
     build_s = time.perf_counter() - t0
-    inference_log = InferenceLog(uri, queue_size=rows + 1)
-    for record in records:
-        inference_log.queue.put_nowait(record)
+    inference_log.queue.extend(records)
     t0 = time.perf_counter()
     inference_log.start()
     inference_log.close(timeout=600)  # drains the whole queue, batch after batch
@@ -131,22 +138,38 @@ def writer_throughput(model_uri: str, uri: str, texts: list[str], rows: int) -> 
             "insert_rows_per_s": rows / max(total_s - build_s, 1e-9)}
 
 
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    q1, q2, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return q1, q2, q3
+
+
+def median_interval(values: list[float], level: float = 0.9, draws: int = 2000) -> tuple[float, float]:
+    """A bootstrap interval of the median (rounds drawn with replacement; seeded, so a run's figures repeat)."""
+    rng = random.Random(0)
+    medians_ = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    tail = int(draws * (1 - level) / 2)
+    return medians_[tail], medians_[-tail - 1]
+
+
 def plot(info: dict) -> None:
     from tagifai.plots import new_figure
 
     fig, ax = new_figure((11, 4.2))
     fig.delaxes(ax)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    names = info["names"]
-    table = info["table"]
-    medians_ = [table[n]["req_per_s"] for n in names]
-    left.bar(names, medians_, color=["#999999", "#1f77b4", "#2ca02c"][:len(names)])
-    for i, name in enumerate(names):
-        left.scatter([i] * len(table[name]["rounds"]), table[name]["rounds"], color="black", s=10, zorder=3)
-        ratio = statistics.median(info["ratios"][name]) if name in info["ratios"] else 1.0
-        left.text(i, medians_[i], f"{medians_[i]:,.0f}\n({ratio:.1%} of none)", ha="center", va="bottom", fontsize=8)
-    left.set_ylabel(f"requests/s, one-row, concurrency {CONCURRENCY}")
-    left.set_title("Throughput, 1 worker (bars: median; dots: rounds)")
+    compared = [n for n in info["names"] if n in info["ratios"]]
+    left.boxplot([[r * 100 for r in info["ratios"][n]] for n in compared], showfliers=False)
+    for i, name in enumerate(compared, start=1):
+        rounds = [r * 100 for r in info["ratios"][name]]
+        left.scatter([i] * len(rounds), rounds, color="black", s=8, alpha=0.5, zorder=3)
+        median = statistics.median(rounds)
+        left.text(i + 0.25, median, f"{median:.1f}%", va="center", fontsize=8)
+    left.set_xticks(range(1, len(compared) + 1), [n.removeprefix("log ") for n in compared])
+    left.axhline(TARGET_RATIO * 100, color="#d62728", linestyle="--", linewidth=1, label=f"target {TARGET_RATIO:.0%}")
+    left.axhline(100, color="#999999", linewidth=0.8)
+    left.set_ylabel("requests/s vs log none, same round (%)")
+    left.set_title(f"Each round's ratio, concurrency {CONCURRENCY}, 1 worker")
+    left.legend(fontsize=8, loc="lower left")
     writers = info["writer"]
     right.bar(list(writers), [w["rows_per_s"] for w in writers.values()], color=["#1f77b4", "#2ca02c"][:len(writers)])
     for i, w in enumerate(writers.values()):
@@ -161,11 +184,12 @@ def plot(info: dict) -> None:
 
 def section(info: dict) -> str:
     t, names, m = info["table"], info["names"], info["machine"]
-    off = t[OFF]["req_per_s"]
-    ratio = {n: statistics.median(r) for n, r in info["ratios"].items()}
+    ratio = {n: quartiles(r) for n, r in info["ratios"].items()}
     info["targets"] = [(f"requests/s with a {n.removeprefix('log ')} log / with none (median of the rounds' ratios)",
-                        f">= {TARGET_RATIO:.0%}", f"{ratio[n]:.1%}", ratio[n] >= TARGET_RATIO)
-                       for n in names if n != OFF]
+                        f">= {TARGET_RATIO:.0%}", f"{ratio[n][1]:.1%}", ratio[n][1] >= TARGET_RATIO)
+                       for n in names if n not in (OFF, CONTROL)]
+    noise = f"{ratio[CONTROL][1]:.1%} (quartiles {ratio[CONTROL][0]:.0%} - {ratio[CONTROL][2]:.0%})" \
+        if CONTROL in ratio else "not measured"
     lines = [
         SECTION, "",
         f"Regenerated by `make bench-monitor-log` (benchmarks/bench_inference_log.py) on {info['date']} in "
@@ -175,27 +199,30 @@ def section(info: dict) -> str:
         f"**Method.** One-row requests (real project texts, each request a different one), concurrency "
         f"{CONCURRENCY} keep-alive connections in a closed loop, {info['duration']:g} s per cell, to servers that all "
         "run at once, 1 worker each, default settings (micro-batching on) but for `--inference-log`. The servers take "
-        f"turns; {info['rounds']} rounds in alternating order (interleaved); every figure is the **median of the "
-        "rounds**. The target is judged on each round's ratio (a log's requests/s over the log-off server's in the "
-        "same round, cells side by side), whose median is robust to the shared machine's drift between rounds. "
-        "Every answer is checked against the sklearn pipeline; after the load each log's counters are read "
-        "(written + dropped = scored).",
+        f"turns, {info['rounds']} rounds in alternating order, each cell after {info['settle_s']:g} s without load "
+        "(so no server's last flush falls into the next one's cell). The target is judged on each round's ratio (a "
+        "log's requests/s over the log-off server's in the same round), whose median is robust to the shared "
+        "machine's drift between rounds. A second log-off server, the **control**, measures that noise: identical "
+        f"to the first, its ratio was {noise}. The median's interval is a bootstrap over the rounds: how far the "
+        "median of another run of this length may fall. Every answer is checked against the sklearn pipeline; after "
+        "the load each log's counters are read (written + dropped = scored).",
         "",
         "| Target | Required | Measured | |", "|---|---|---|---|",
         *[f"| {name} | {req} | {got} | {'met' if ok else '**missed**'} |" for name, req, got, ok in info["targets"]],
         "",
-        "| Server | req/s (median) | vs none (medians) | ratio per round | p50 ms | p99 ms | server CPU µs/request | "
-        "req/s per round | errors | rows written / dropped / scored |", "|---|---|---|---|---|---|---|---|---|---|",
+        "| Server | req/s (median of rounds) | ratio to none: median (quartiles) | the median's 90% interval | "
+        "p50 ms | p99 ms | server CPU µs/request | errors | rows written / dropped / scored |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names:
         row, counts = t[name], info["counts"].get(name)
         logged = f"{counts['written']:,.0f} / {counts['dropped']:,.0f} / {counts['scored']:,.0f}" if counts else "-"
-        per_round = " / ".join(f"{r:.0%}" for r in info["ratios"].get(name, [])) or "-"
-        lines.append(f"| {name} | {row['req_per_s']:,.0f} | {row['req_per_s'] / off:.1%} | {per_round} | "
-                     f"{row['p50_ms']:.2f} | "
-                     f"{row['p99_ms']:.2f} | {info['cpu_us'][name]:.0f} | {' / '.join(map(str, row['rounds']))} | "
-                     f"{row['errors']} | {logged} |")
-    lines += ["", "**Writer throughput** (in-process, one InferenceLog, one-row records queued beforehand; rows built "
+        spread = f"{ratio[name][1]:.1%} ({ratio[name][0]:.0%} - {ratio[name][2]:.0%})" if name in ratio else "-"
+        interval = "{:.1%} - {:.1%}".format(*median_interval(info["ratios"][name])) if name in ratio else "-"
+        lines.append(f"| {name} | {row['req_per_s']:,.0f} | {spread} | {interval} | {row['p50_ms']:.2f} | "
+                     f"{row['p99_ms']:.2f} | {info['cpu_us'][name]:.0f} | {row['errors']} | {logged} |")
+    lines += ["", "Every round's figures are in docs/bench_inference_log.json.", "",
+              "**Writer throughput** (in-process, one InferenceLog, one-row records queued beforehand; rows built "
               "= hash + text statistics by the model + probabilities as JSON, then inserted "
               f"{info['batch_rows']} rows a transaction):", "",
               "| Database | rows/s end to end | building a row (µs) | insert-only rows/s |", "|---|---|---|---|"]
@@ -206,7 +233,7 @@ def section(info: dict) -> str:
 
 
 def main() -> None:
-    parser = load_arguments(__doc__, duration=3.0, rounds=9, max_requests=200000)
+    parser = load_arguments(__doc__, duration=1.5, rounds=40, max_requests=200000)
     parser.add_argument("--writer-rows", type=int, default=50000, help="rows for the writer's throughput [50000]")
     args = parser.parse_args()
     wall0, load_start = time.perf_counter(), load_average()
@@ -215,7 +242,7 @@ def main() -> None:
     from serving.inference_log import MAX_BATCH_ROWS
 
     model_uri, _, texts, expected = model_and_texts(args.model_uri, workdir)
-    logs, drops = {OFF: "none", "log sqlite": f"sqlite:///{workdir / 'inference.db'}"}, []
+    logs, drops = {OFF: "none", CONTROL: "none", "log sqlite": f"sqlite:///{workdir / 'inference.db'}"}, []
     try:
         url, drop = create_database(PG_ADMIN_URL, "tagifai_bench_log", driver="postgresql+psycopg2")
         logs["log postgresql"] = url
@@ -224,7 +251,7 @@ def main() -> None:
         log(f"PostgreSQL not reachable at {PG_ADMIN_URL}, its figures are skipped: {' '.join(str(exc).split())}")
     with servers_up(targets(model_uri, logs, workdir), workdir, texts[0], expected[0]) as running:
         cells = run_load(running, texts, expected, args, workdir)
-        counts = {t.name: settled_counts(t) for t in running if t.name != OFF}
+        counts = {t.name: settled_counts(t) for t in running if t.name not in (OFF, CONTROL)}
     writer = {}
     writer_urls = {"sqlite": f"sqlite:///{workdir / 'throughput.db'}"}
     try:
@@ -243,7 +270,7 @@ def main() -> None:
     table = {name: row for (name, _), row in medians(cells).items()}
     info = {**run_facts(args, load_start, wall0), "names": [t.name for t in running], "table": table,
             "ratios": paired_ratios(cells), "cpu_us": server_cpu_us(cells), "counts": counts, "writer": writer,
-            "batch_rows": MAX_BATCH_ROWS}
+            "batch_rows": MAX_BATCH_ROWS, "settle_s": cells[0]["settle"]}
     text = section(info)
     if not args.no_doc:
         plot(info)

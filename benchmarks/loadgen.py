@@ -4,7 +4,8 @@
 
 SPEC: {"host": "127.0.0.1", "client": "raw"|"httpx", "texts": [...], "expected": [...],
        "targets": {name: {"port", "path", "format": "mlflow"|"fastapi", "pgid"}},
-       "cells": [{"target" or "targets", "batch", "concurrency", "duration", "max_requests", "warmup"}, ...]}
+       "cells": [{"target" or "targets", "batch", "concurrency", "duration", "max_requests", "warmup",
+                  "settle" (optional: seconds of no load before the cell)}, ...]}
 RESULT: one dict per cell: the cell, requests, elapsed_s, latencies (s), p50_ms, p99_ms, req_per_s, rows_per_s,
 errors, first_error, client_cpu_us_per_req, server_cores (CPU of the server's process group / elapsed: how many
 cores it got; "pgid" in its target).
@@ -23,6 +24,7 @@ request either way, and `--client httpx` is there to compare).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import sys
@@ -83,6 +85,9 @@ def check_response(status: int, body: bytes, indices: list[int], texts: list[str
 
 
 async def run_cell(spec: dict, cell: dict) -> dict:
+    # Idle first, if asked: what the servers do in the background after a load (an inference log's last flush)
+    # is then over before this cell, and not charged to whichever server the cell measures.
+    await asyncio.sleep(cell.get("settle", 0))
     n = len(spec["texts"])
     target = spec["targets"][cell["target"]]
     batch, concurrency = cell["batch"], cell["concurrency"]
@@ -124,11 +129,15 @@ async def run_cell(spec: dict, cell: dict) -> dict:
     while ready < concurrency and not any(t.done() for t in tasks):
         await asyncio.sleep(0.005)
     server_cpu0 = group_cpu_seconds(target.get("pgid"))
-    cpu0, t_start = time.process_time(), time.perf_counter()
-    deadline = t_start + cell["duration"]
-    start.set()
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - t_start
+    gc.disable()  # the answers kept for the check would otherwise trigger collections inside the timed window
+    try:
+        cpu0, t_start = time.process_time(), time.perf_counter()
+        deadline = t_start + cell["duration"]
+        start.set()
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - t_start
+    finally:
+        gc.enable()
     cpu = time.process_time() - cpu0
     server_cores = (group_cpu_seconds(target.get("pgid")) - server_cpu0) / elapsed
     for conn in connections:

@@ -1,7 +1,7 @@
 """The inference log's writer, one per worker: the request path puts what it already has on a bounded queue
-(`add`, a put_nowait: never a wait, never an error); a daemon thread turns it into rows (serving.log_rows),
-feeds the live gauges (serving.live_window) and inserts them in batches, at most every FLUSH_SECONDS, in short
-transactions (several workers share one SQLite file in WAL mode).
+(`add`: a deque's append, no lock, never a wait, never an error); a daemon thread turns it into rows
+(serving.log_rows), feeds the live gauges (serving.live_window) and inserts them in batches, at most every
+FLUSH_SECONDS, in short transactions (several workers share one SQLite file in WAL mode).
 
 A full queue drops the record: its rows are counted (tagifai_inference_log_dropped_total) and a warning says how
 many, at most once a minute. A database that is down or locked is retried with a back-off doubling from
@@ -13,9 +13,9 @@ docs/inference_log.md.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import NamedTuple
@@ -24,13 +24,15 @@ from monitoring import retention
 from monitoring.schema import DISABLED, redact
 from serving import metrics
 from serving.live_window import LiveWindow
-from serving.log_database import YIELD_EVERY_ROWS, LogDatabase, describe, open_engine
-from serving.log_rows import Record, TextFacts, table_rows
+from serving.log_database import LogDatabase, describe, open_engine
+from serving.log_rows import Record, TextFacts
 from serving.served import ServedVersion
 
 logger = logging.getLogger("tagifai.inference_log")
 
-FLUSH_SECONDS = 0.5  # rows reach the database at most this long after their answer (unless it is down)
+# Rows reach the database at most this long after their answer (unless it is down). Each flush hands the GIL
+# back and forth with the event loop a few times: at 0.5 s they cost requests/s measurably (docs/inference_log.md).
+FLUSH_SECONDS = 1.0
 MAX_BATCH_ROWS = 2000  # rows per transaction
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 30.0
 DRAIN_SECONDS = 5.0  # at shutdown; within the supervisor's kill window (serving/prefork.py)
@@ -52,10 +54,13 @@ class InferenceLog:
         self.uri = redact(uri)
         self.engine = open_engine(uri)
         self.database = LogDatabase(self.engine)
-        self.log_inputs, self.retention = log_inputs, retention_period
-        self.queue: queue.Queue[Record] = queue.Queue(maxsize=queue_size)
+        self.retention = retention_period
+        # deque's append and popleft are atomic: the request path takes no lock. The bound is checked before
+        # the append, so two threads adding at once (event loop, shadow thread) may pass it by one.
+        self.queue: deque[Record] = deque()
+        self.queue_size = queue_size
         self.window = LiveWindow()
-        self.facts = TextFacts()
+        self.facts = TextFacts(log_inputs, copy=self.database.copy)
         self._stop = threading.Event()
         self._deadline = 0.0  # monotonic: when the drain at shutdown gives up
         self._thread: threading.Thread | None = None
@@ -67,12 +72,12 @@ class InferenceLog:
     # --- the request path (event loop, shadow thread) ---------------------------------------------------------
 
     def add(self, served: ServedVersion, texts: list[str], answer, request_id: str, latency_s: float) -> None:
-        try:
-            self.queue.put_nowait(Record(served, texts, answer, request_id, latency_s, time.time()))
-        except queue.Full:
-            self._counter(served.labels).dropped.inc(len(texts))
-            self._dropped_unreported += len(texts)
-            self._report_drops()
+        if len(self.queue) < self.queue_size:
+            self.queue.append(Record(served, texts, answer, request_id, latency_s, time.time()))
+            return
+        self._counter(served.labels).dropped.inc(len(texts))
+        self._dropped_unreported += len(texts)
+        self._report_drops()
 
     # --- the worker's life --------------------------------------------------------------------------------------
 
@@ -99,18 +104,15 @@ class InferenceLog:
                 self._chores()
             except Exception:  # noqa: BLE001 - the writer must outlive any surprise; requests never see it
                 logger.exception("inference log: unexpected error in the writer")
-        while self.queue.qsize() and time.monotonic() < self._deadline:
+        while self.queue and time.monotonic() < self._deadline:
             self._flush()
         self._fail(self._take_all())
 
     def _flush(self) -> bool:
         """Write one batch; True if more is waiting (write again at once)."""
-        records, rows = [], 0
-        while rows < MAX_BATCH_ROWS:
-            try:
-                record = self.queue.get_nowait()
-            except queue.Empty:
-                break
+        records, rows, waiting = [], 0, self.queue
+        while waiting and rows < MAX_BATCH_ROWS:
+            record = waiting.popleft()
             records.append(record)
             rows += len(record.texts)
         if records:
@@ -118,29 +120,26 @@ class InferenceLog:
         return rows >= MAX_BATCH_ROWS
 
     def _write(self, records: list[Record]) -> None:
-        rows, kept, since_yield = [], [], 0
+        # No yielding of the GIL between rows: each hand-over costs the event loop more than the writer's work,
+        # and the interpreter takes it from this thread anyway when the loop has waited its switch interval.
+        rows, kept, facts = [], [], self.facts
         for record in records:
             try:
-                made = table_rows(record, self.log_inputs, self.facts)
+                answered = facts.of(record)
+                made = facts.rows(record, answered)
             except Exception:  # noqa: BLE001 - one odd answer loses its own rows, counted
                 logger.warning("inference log: cannot make rows of request %s", record.request_id, exc_info=True)
                 self._fail([record])
                 continue
-            self.window.add(record.served.labels, record.at, made)
+            self.window.add(record.served.labels, record.at, answered)
             rows.extend(made)
             kept.append(record)
-            since_yield += len(made)
-            if since_yield >= YIELD_EVERY_ROWS:
-                # Hand the GIL over now: a thread that keeps it runs on for the whole switch interval (5 ms),
-                # and the event loop, woken by a request meanwhile, would wait that long.
-                since_yield = 0
-                time.sleep(0)
         if rows and self._insert_retrying(rows):
             self._count(kept, "written")
         elif rows:
             self._fail(kept)
 
-    def _insert_retrying(self, rows: list[tuple]) -> bool:
+    def _insert_retrying(self, rows: list) -> bool:
         """Insert `rows` in one transaction, retrying transient failures with back-off; False if they are refused
         (or the drain at shutdown runs out of time)."""
         delay = BACKOFF_FIRST_S
@@ -217,11 +216,9 @@ class InferenceLog:
 
     def _take_all(self) -> list[Record]:
         records = []
-        while True:
-            try:
-                records.append(self.queue.get_nowait())
-            except queue.Empty:
-                return records
+        while self.queue:
+            records.append(self.queue.popleft())
+        return records
 
     def _report_drops(self) -> None:
         now = time.monotonic()

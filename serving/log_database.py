@@ -1,14 +1,16 @@
 """The inference log's database: its engine, checked at start (a URI that can never work is refused naming the
 option; nothing connects yet), and the batch insert the writer thread calls.
 
-Rows go in through the driver's own bulk path, not SQLAlchemy's per-row work: SQLite `executemany`, PostgreSQL
-`COPY ... FROM STDIN`. The writer shares the worker's GIL with the event loop, and with the database server the
-machine's cores: COPY halved both the writer's and PostgreSQL's CPU per row against INSERT ... VALUES pages."""
+Rows go in through the driver's own bulk path, not SQLAlchemy's per-row work: SQLite INSERTs of many rows each,
+PostgreSQL `COPY ... FROM STDIN`. The writer shares the worker's GIL with the event loop, and with the database
+server the machine's cores: COPY halved both the writer's and PostgreSQL's CPU per row against INSERT ... VALUES
+pages."""
 
 from __future__ import annotations
 
+import functools
 import io
-import time
+import sqlite3
 from itertools import chain
 from pathlib import Path
 
@@ -27,20 +29,19 @@ SCHEMES = ("sqlite", "postgresql", "postgres")
 # The prediction store's SQLite engine waits up to 30 s for a lock; the log's writer would rather retry (its
 # back-off) than sit on a lock that long, and never blocks a request either way.
 SQLITE_BUSY_MS = 2000
-# sqlite3 releases the GIL around every statement step, so `executemany` hands it to the event loop and waits to
-# get it back once per row; one statement of SQLITE_ROWS_PER_STATEMENT rows steps once for all of them.
-SQLITE_ROWS_PER_STATEMENT = 64  # x 14 columns: far under SQLite's limit of 32,766 bound parameters
+# The drivers release the GIL around every statement step (sqlite3) and every chunk sent (psycopg2's COPY), and
+# each time the writer thread wants it back it waits for the event loop to let go: on this kind of machine every
+# such hand-over costs the loop more than the writer's work in between (docs/inference_log.md). So a batch goes
+# in as few steps as the drivers allow: SQLite statements of many rows (a power of two each, so that a handful of
+# statements, prepared once, cover any batch), PostgreSQL's COPY data in one chunk.
+SQLITE_MAX_ROWS_PER_STATEMENT = 1024  # x 14 columns, within SQLite's bound-parameter limit unless it is lower
+PG_COPY = f"COPY {inference_log.name} ({', '.join(COLUMNS)}) FROM STDIN"
 
 
+@functools.lru_cache(maxsize=None)
 def sqlite_insert(rows: int) -> str:
     values = f"({', '.join('?' * len(COLUMNS))})"
     return f"INSERT INTO {inference_log.name} ({', '.join(COLUMNS)}) VALUES {', '.join([values] * rows)}"
-
-
-SQLITE_INSERT, SQLITE_INSERT_MANY = sqlite_insert(1), sqlite_insert(SQLITE_ROWS_PER_STATEMENT)
-PG_COPY = f"COPY {inference_log.name} ({', '.join(COLUMNS)}) FROM STDIN"
-YIELD_EVERY_ROWS = 128  # the writer thread lets the event loop have the GIL this often (~1 ms of its work)
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def open_engine(uri: str) -> Engine:
@@ -81,11 +82,12 @@ def _shorter_busy_timeout(dbapi_conn, _record) -> None:
 
 
 class LogDatabase:
-    """Inserts batches of rows (COLUMNS order) in one transaction each; creates the table when it is missing."""
+    """Inserts batches of rows (COLUMNS order; for PostgreSQL, COPY lines: `copy`) in one transaction each;
+    creates the table when it is missing."""
 
     def __init__(self, eng: Engine):
         self.engine = eng
-        self.postgres = eng.dialect.name == "postgresql"
+        self.copy = eng.dialect.name == "postgresql"
         dbapi = eng.dialect.loaded_dbapi
         # Down, locked, restarting, or a connection the server ended: worth retrying. Any other error refuses.
         self.transient = (OperationalError, dbapi.OperationalError, dbapi.InterfaceError)
@@ -101,43 +103,33 @@ class LogDatabase:
         """After a failure: the file may have been deleted, the database recreated; check on the next insert."""
         self._table_ready = False
 
-    def insert(self, rows: list[tuple]) -> None:
+    def insert(self, rows: list) -> None:
         self.ensure_table()
         with self.engine.begin() as conn:
             cursor = conn.connection.cursor()
             try:
-                if self.postgres:
-                    cursor.copy_expert(PG_COPY, copy_text(rows))
+                if self.copy:
+                    data = "".join(rows)
+                    cursor.copy_expert(PG_COPY, io.StringIO(data), size=len(data) + 1)
                 else:
-                    sqlite_rows(cursor, rows)
+                    sqlite_rows(cursor, rows, sqlite_most_rows(cursor.connection))
             finally:
                 cursor.close()
 
 
-def sqlite_rows(cursor, rows: list[tuple]) -> None:
-    """Full statements of SQLITE_ROWS_PER_STATEMENT rows, the rest one row a step."""
-    whole = len(rows) - len(rows) % SQLITE_ROWS_PER_STATEMENT
-    for start in range(0, whole, SQLITE_ROWS_PER_STATEMENT):
-        cursor.execute(SQLITE_INSERT_MANY, list(chain.from_iterable(rows[start:start + SQLITE_ROWS_PER_STATEMENT])))
-    if whole < len(rows):
-        cursor.executemany(SQLITE_INSERT, rows[whole:])
+def sqlite_rows(cursor, rows: list[tuple], most: int) -> None:
+    """The rows in statements of the largest power of two rows that fits what is left (and `most`)."""
+    start = 0
+    while start < len(rows):
+        size = 1 << (min(len(rows) - start, most).bit_length() - 1)
+        cursor.execute(sqlite_insert(size), list(chain.from_iterable(rows[start:start + size])))
+        start += size
 
 
-def copy_text(rows: list[tuple]) -> io.StringIO:
-    """The rows in COPY's text format, made a chunk at a time with the GIL handed over in between (a pure-Python
-    loop over a whole batch would hold it for milliseconds while the event loop waits)."""
-    buffer = io.StringIO()
-    for start in range(0, len(rows), YIELD_EVERY_ROWS):
-        buffer.write("".join(map(_copy_line, rows[start:start + YIELD_EVERY_ROWS])))
-        time.sleep(0)
-    buffer.seek(0)
-    return buffer
-
-
-def _copy_line(row: tuple) -> str:
-    """A row in COPY's text format: tab-separated, \\N for NULL, backslash escapes."""
-    return "\t".join(["\\N" if v is None else v.translate(_COPY_ESCAPES) if isinstance(v, str) else str(v)
-                      for v in row]) + "\n"
+def sqlite_most_rows(dbapi_conn) -> int:
+    """The largest power of two rows a statement may bind on this connection."""
+    limit = dbapi_conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(COLUMNS)
+    return min(SQLITE_MAX_ROWS_PER_STATEMENT, 1 << (limit.bit_length() - 1))
 
 
 def describe(exc: Exception) -> str:

@@ -1,8 +1,9 @@
 """What the request path hands the inference log (a Record: what it already has), and the table rows the writer
 thread makes of it: the text's hash and statistics, the probabilities as JSON. All of it off the request path.
 
-Rows are tuples in COLUMNS order, ready for the driver's executemany: the writer runs beside the event loop and
-shares its GIL, so every microsecond it spends per row is taken from requests (docs/inference_log.md)."""
+Rows come ready for the driver's bulk path: tuples in COLUMNS order for SQLite's multi-row INSERTs, text lines
+for PostgreSQL's COPY. The writer runs beside the event loop and shares its GIL, so every microsecond it spends per
+row is taken from requests (docs/inference_log.md): what depends on the text and its answer is made once."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from serving.served import ServedVersion
 from tagifai.profile import TextStats
 
 UNREGISTERED_VERSION = 0  # a model served from a path or a run: no registered version to name
-# The order table_rows writes its tuples in: the table's columns but the id.
+# The order of a row's values: the table's columns but the id.
 COLUMNS = ("logged_at", "request_id", "model_name", "model_version", "role", "text_chars", "text_words", "oov_share",
            "text_hash", "text", "predicted_tag", "confidence", "probabilities", "latency_ms")
 assert set(COLUMNS) == {c.name for c in inference_log.columns if not c.primary_key}, "inference_log changed"
-TAG, CONFIDENCE, OOV_SHARE = (COLUMNS.index(name) for name in ("predicted_tag", "confidence", "oov_share"))
 
 
 class Record(NamedTuple):
@@ -54,32 +54,42 @@ def time_text(at: float) -> str:
 
 
 class Facts:
-    """What the writer remembers of one (version, text): its hash and statistics, and the JSON of the last
-    probabilities answered for it (reused only while the answer's probabilities are equal)."""
+    """What the writer remembers of one (version, text): its hash and statistics, and for the last answer given to
+    it the end of its row (columns text_chars to probabilities, a tuple or COPY text), reused while the answers
+    are equal (a dict comparison costs a tenth of formatting the floats)."""
 
-    __slots__ = ("digest", "stats", "probabilities", "json")
+    __slots__ = ("digest", "stats", "answer", "tag", "confidence", "end")
 
     def __init__(self, digest: str, stats: TextStats):
         self.digest, self.stats = digest, stats
-        self.probabilities: dict | None = None
-        self.json = ""
+        self.answer: dict | None = None
+        self.tag, self.confidence, self.end = "", 0.0, None
 
-    def probabilities_json(self, probabilities: dict) -> str:
-        if probabilities != self.probabilities:  # a dict comparison costs a tenth of the float formatting
-            self.probabilities, self.json = probabilities, probabilities_json(probabilities)
-        return self.json
+    def answered(self, answer: dict, text: str | None, row_end) -> None:
+        if answer != self.answer:
+            self.answer, self.tag, self.confidence = answer, str(answer["predicted_tag"]), float(answer["confidence"])
+            stats = self.stats
+            self.end = row_end((stats.chars, stats.words, stats.oov_share, self.digest, text, self.tag,
+                                self.confidence, probabilities_json(answer["probabilities"])))
 
 
 class TextFacts:
     """Facts of a version's texts, remembered for the last `size` distinct (version, text): live traffic repeats
     itself, and a model's own statistics (its cleaning, its vocabulary) and the probabilities' float formatting
-    cost more than the rest of a row. Used by the writer thread only."""
+    cost more than the rest of a row. Used by the writer thread only.
 
-    def __init__(self, size: int = 10_000):
-        self.size = size
+    Rows are made in the form the database takes them (`copy`: PostgreSQL COPY's text lines, else tuples in
+    COLUMNS order for SQLite's INSERTs); the part that depends on the text and its answer is made once."""
+
+    def __init__(self, log_inputs: bool = False, copy: bool = False, size: int = 10_000):
+        self.log_inputs, self.copy, self.size = log_inputs, copy, size
+        self._row_end = copy_fields if copy else tuple
         self._known: dict[tuple, Facts] = {}
+        self._heads: dict[tuple, tuple | str] = {}  # (name, version, role) -> its columns, or their COPY text
 
-    def of(self, served: ServedVersion, texts: list[str]) -> list[Facts]:
+    def of(self, record: Record) -> list[Facts]:
+        """The facts of the record's texts, each told the answer it got."""
+        served, texts = record.served, record.texts
         identity = served.identity
         keys = [(identity.name, identity.version, text) for text in texts]
         found = [self._known.get(key) for key in keys]
@@ -90,24 +100,48 @@ class TextFacts:
                 found[i] = self._known[keys[i]] = Facts(text_hash(texts[i]), stat)
             while len(self._known) > self.size:  # the oldest first (dicts keep insertion order)
                 del self._known[next(iter(self._known))]
+        log_inputs, row_end = self.log_inputs, self._row_end
+        for facts, text, answer in zip(found, texts, records_of(record.answer)):
+            facts.answered(answer, text if log_inputs else None, row_end)
         return found
 
+    def rows(self, record: Record, known: list[Facts]) -> list:
+        """One row per text of the record (COLUMNS order): a tuple, or a COPY line."""
+        logged_at, request_id, latency_ms = time_text(record.at), record.request_id[:64], record.latency_s * 1000
+        version = self._version_columns(record.served)
+        if self.copy:
+            head = f"{logged_at}\t{copy_field(request_id)}\t{version}\t"
+            tail = f"\t{latency_ms}\n"
+            return [head + facts.end + tail for facts in known]
+        head, tail = (logged_at, request_id, *version), (latency_ms,)
+        return [head + facts.end + tail for facts in known]
 
-def table_rows(record: Record, log_inputs: bool, facts: TextFacts | None = None) -> list[tuple]:
-    """One row (COLUMNS order) per text of the record."""
-    served = record.served
-    identity = served.identity
-    logged_at, request_id = time_text(record.at), record.request_id[:64]
-    name, version, role = identity.name, version_number(identity.version), served.role
-    latency_ms = record.latency_s * 1000
-    rows = []
-    known = (facts or TextFacts(0)).of(served, record.texts)
-    for text, answer, fact in zip(record.texts, records_of(record.answer), known):
-        stat = fact.stats
-        rows.append((logged_at, request_id, name, version, role, stat.chars, stat.words, stat.oov_share,
-                     fact.digest, text if log_inputs else None, str(answer["predicted_tag"]),
-                     float(answer["confidence"]), fact.probabilities_json(answer["probabilities"]), latency_ms))
-    return rows
+    def _version_columns(self, served: ServedVersion) -> tuple | str:
+        identity = served.identity
+        key = (identity.name, identity.version, served.role)
+        head = self._heads.get(key)
+        if head is None:
+            head = (identity.name, version_number(identity.version), served.role)
+            head = self._heads[key] = copy_fields(head) if self.copy else head
+        return head
+
+
+def table_rows(record: Record, facts: TextFacts | None = None) -> list:
+    """One row (COLUMNS order) per text of the record, as `facts` makes them (tuples by default)."""
+    facts = facts or TextFacts(size=0)
+    return facts.rows(record, facts.of(record))
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_field(value) -> str:
+    """A value in COPY's text format: \\N for NULL, backslash escapes."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES) if isinstance(value, str) else str(value)
+
+
+def copy_fields(values: tuple) -> str:
+    return "\t".join(map(copy_field, values))
 
 
 def probabilities_json(probabilities: dict) -> str:

@@ -13,7 +13,6 @@ SIGTERM/SIGINT tells every worker to drain (uvicorn's graceful shutdown) and wai
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import socket
@@ -62,7 +61,6 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
-        gc.freeze()  # objects made so far are shared: the GC must not touch (and so copy) their pages
         for index in range(len(self.sockets)):
             self._fork(index)
         return self._supervise()

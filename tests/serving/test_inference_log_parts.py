@@ -88,6 +88,22 @@ def test_a_full_queue_drops_and_counts_without_waiting_and_close_writes_the_rest
     assert sample("tagifai_inference_log_written_total", "7") == 2
 
 
+@pytest.mark.parametrize("requests", [1, 3, 1024, 1500, 2000])
+def test_a_batch_of_any_size_is_written_whole_and_in_order(tmp_path, requests):
+    """SQLite takes a batch in statements of a power of two rows each: none is lost, doubled or reordered."""
+    log = InferenceLog(f"sqlite:///{tmp_path / 'log.db'}", queue_size=requests)
+    version = served("9")
+    for i in range(requests):
+        log.add(version, [f"text {i % 7}"], answer(("mlops", "other")[i % 2]), f"r{i}", 0.001)
+    log.start()
+    log.close()
+    rows = log_rows(f"sqlite:///{tmp_path / 'log.db'}")
+    assert [r["request_id"] for r in rows] == [f"r{i}" for i in range(requests)]
+    # The same text answered differently (text i % 7, tag i % 2): each row has its own answer, not a remembered one.
+    assert [r["predicted_tag"] for r in rows] == [("mlops", "other")[i % 2] for i in range(requests)]
+    assert rows[-1]["text_hash"] == text_hash(f"text {(requests - 1) % 7}")
+
+
 @pytest.mark.slow  # a PostgreSQL database made and dropped
 def test_texts_of_any_characters_round_trip_through_postgresql_copy(pg_log):
     text = 'tab\there, new\nline, back\\slash \\N, "quotes", ünïcödé, emoji \U0001F600'
