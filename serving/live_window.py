@@ -8,7 +8,7 @@ import time
 from collections import deque
 
 from serving import metrics
-from serving.log_rows import Facts
+from serving.log_rows import Answered
 
 WINDOW_ROWS = 1000
 WINDOW_SECONDS = 300.0
@@ -65,14 +65,14 @@ class LiveWindow:
     def __init__(self):
         self.series: dict[tuple, Series] = {}
 
-    def add(self, labels: dict, when: float, answered: list[Facts]) -> None:
-        """`answered`: the facts of one request's texts, each told its answer, answered at `when` (epoch s)."""
+    def add(self, labels: dict, when: float, answered: list[Answered]) -> None:
+        """`answered`: one request's texts with their answers, answered at `when` (epoch s)."""
         key = tuple(labels.values())
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = Series(labels)
-        for facts in answered:
-            series.add(when, facts.tag, facts.confidence, facts.stats.oov_share)
+        for one in answered:
+            series.add(when, one.tag, one.confidence, one.oov_share)
 
     def publish(self, now: float | None = None) -> None:
         now = time.time() if now is None else now

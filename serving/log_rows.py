@@ -53,24 +53,35 @@ def time_text(at: float) -> str:
     return f"{_second[1]}.{min(round((at - whole) * 1e6), 999_999):06d}"
 
 
-class Facts:
-    """What the writer remembers of one (version, text): its hash and statistics, and for the last answer given to
-    it the end of its row (columns text_chars to probabilities, a tuple or COPY text), reused while the answers
-    are equal (a dict comparison costs a tenth of formatting the floats)."""
+class Answered(NamedTuple):
+    """One answer to a text and what the row takes from it: never changed once made, so two rows of one request
+    with the same text keep their own answers."""
 
-    __slots__ = ("digest", "stats", "answer", "tag", "confidence", "end")
+    answer: dict
+    tag: str
+    confidence: float
+    oov_share: float | None
+    end: tuple | str  # the row's columns text_chars to probabilities: a tuple, or their COPY text
+
+
+class Facts:
+    """What the writer remembers of one (version, text): its hash and statistics, and the last answer given to it,
+    reused while the answers are equal (a dict comparison costs a tenth of formatting the floats)."""
+
+    __slots__ = ("digest", "stats", "last")
 
     def __init__(self, digest: str, stats: TextStats):
         self.digest, self.stats = digest, stats
-        self.answer: dict | None = None
-        self.tag, self.confidence, self.end = "", 0.0, None
+        self.last: Answered | None = None
 
-    def answered(self, answer: dict, text: str | None, row_end) -> None:
-        if answer != self.answer:
-            self.answer, self.tag, self.confidence = answer, str(answer["predicted_tag"]), float(answer["confidence"])
-            stats = self.stats
-            self.end = row_end((stats.chars, stats.words, stats.oov_share, self.digest, text, self.tag,
-                                self.confidence, probabilities_json(answer["probabilities"])))
+    def answered(self, answer: dict, text: str | None, row_end) -> Answered:
+        last = self.last
+        if last is None or answer != last.answer:
+            tag, confidence, stats = str(answer["predicted_tag"]), float(answer["confidence"]), self.stats
+            last = self.last = Answered(answer, tag, confidence, stats.oov_share, row_end((
+                stats.chars, stats.words, stats.oov_share, self.digest, text, tag, confidence,
+                probabilities_json(answer["probabilities"]))))
+        return last
 
 
 class TextFacts:
@@ -87,8 +98,8 @@ class TextFacts:
         self._known: dict[tuple, Facts] = {}
         self._heads: dict[tuple, tuple | str] = {}  # (name, version, role) -> its columns, or their COPY text
 
-    def of(self, record: Record) -> list[Facts]:
-        """The facts of the record's texts, each told the answer it got."""
+    def of(self, record: Record) -> list[Answered]:
+        """The record's texts, each with the answer it got."""
         served, texts = record.served, record.texts
         identity = served.identity
         keys = [(identity.name, identity.version, text) for text in texts]
@@ -101,20 +112,19 @@ class TextFacts:
             while len(self._known) > self.size:  # the oldest first (dicts keep insertion order)
                 del self._known[next(iter(self._known))]
         log_inputs, row_end = self.log_inputs, self._row_end
-        for facts, text, answer in zip(found, texts, records_of(record.answer)):
-            facts.answered(answer, text if log_inputs else None, row_end)
-        return found
+        return [facts.answered(answer, text if log_inputs else None, row_end)
+                for facts, text, answer in zip(found, texts, records_of(record.answer))]
 
-    def rows(self, record: Record, known: list[Facts]) -> list:
+    def rows(self, record: Record, answered: list[Answered]) -> list:
         """One row per text of the record (COLUMNS order): a tuple, or a COPY line."""
         logged_at, request_id, latency_ms = time_text(record.at), record.request_id[:64], record.latency_s * 1000
         version = self._version_columns(record.served)
         if self.copy:
             head = f"{logged_at}\t{copy_field(request_id)}\t{version}\t"
             tail = f"\t{latency_ms}\n"
-            return [head + facts.end + tail for facts in known]
+            return [head + one.end + tail for one in answered]
         head, tail = (logged_at, request_id, *version), (latency_ms,)
-        return [head + facts.end + tail for facts in known]
+        return [head + one.end + tail for one in answered]
 
     def _version_columns(self, served: ServedVersion) -> tuple | str:
         identity = served.identity

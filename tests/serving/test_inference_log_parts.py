@@ -104,6 +104,21 @@ def test_a_batch_of_any_size_is_written_whole_and_in_order(tmp_path, requests):
     assert rows[-1]["text_hash"] == text_hash(f"text {(requests - 1) % 7}")
 
 
+def test_one_text_twice_in_a_request_keeps_each_of_its_answers(tmp_path):
+    log = InferenceLog(f"sqlite:///{tmp_path / 'log.db'}")
+    version = served("10")
+    answers = [{"predicted_tag": "mlops", "confidence": 0.8, "probabilities": {"mlops": 0.8, "other": 0.2}},
+               {"predicted_tag": "other", "confidence": 0.6, "probabilities": {"mlops": 0.4, "other": 0.6}}]
+    log.add(version, ["same text"], answers[:1], "once", 0.001)  # the writer now knows the text
+    log.add(version, ["same text", "same text"], answers, "twice", 0.001)
+    log.start()
+    log.close()
+    rows = log_rows(f"sqlite:///{tmp_path / 'log.db'}")
+    assert [(r["predicted_tag"], r["confidence"], json.loads(r["probabilities"])) for r in rows] == [
+        (a["predicted_tag"], a["confidence"], a["probabilities"]) for a in answers[:1] + answers]
+    assert log.window.series[tuple(version.labels.values())].tags == {"mlops": 2, "other": 1}
+
+
 @pytest.mark.slow  # a PostgreSQL database made and dropped
 def test_texts_of_any_characters_round_trip_through_postgresql_copy(pg_log):
     text = 'tab\there, new\nline, back\\slash \\N, "quotes", ünïcödé, emoji \U0001F600'
