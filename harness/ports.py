@@ -1,8 +1,9 @@
-"""Ports on this machine, and polling until something holds."""
+"""Ports on this machine, polling until something holds, and checking that a call does not wait."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -36,3 +37,27 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str = "condition"
         if time.monotonic() >= deadline:
             raise TimeoutError(f"not within {timeout:g}s: {what}")
         time.sleep(interval)
+
+
+def returns_within(call: Callable[[], object], timeout: float, what: str) -> None:
+    """Run `call` in a thread; TimeoutError("still waiting after <timeout>s: <what>") if it has not returned by then.
+
+    For "does not wait" checks, arranged so that nothing could ever release a call that waits (no consumer, no
+    writer): then a generous timeout tells waiting from not waiting however slow the machine is at the moment.
+    Whatever `call` raises is raised here.
+    """
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as error:  # handed to the caller's thread below
+            raised.append(error)
+
+    thread = threading.Thread(target=run, name=f"returns-within: {what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"still waiting after {timeout:g}s: {what}")
+    if raised:
+        raise raised[0]

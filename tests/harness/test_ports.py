@@ -1,13 +1,15 @@
-"""harness.ports: a free port can be bound, `listening` sees a listener, wait_for polls and says what timed out."""
+"""harness.ports: a free port can be bound, `listening` sees a listener, wait_for polls and says what timed out,
+returns_within tells a call that waits from one that does not."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
 
-from harness.ports import free_port, listening, wait_for
+from harness.ports import free_port, listening, returns_within, wait_for
 
 
 def test_free_port_can_be_bound_and_listened_on():
@@ -44,3 +46,12 @@ def test_wait_for_lets_the_condition_raise():
 
     with pytest.raises(ValueError, match="no"):
         wait_for(broken, 5)
+
+
+def test_returns_within_tells_a_call_that_waits_from_one_that_does_not():
+    never = threading.Event()
+    with pytest.raises(TimeoutError, match=r"^still waiting after 0.2s: a wait on an unset event$"):
+        returns_within(never.wait, 0.2, "a wait on an unset event")
+    returns_within(lambda: None, 5, "a call that returns at once")
+    with pytest.raises(ValueError, match="raised in the thread"):
+        returns_within(lambda: int("raised in the thread"), 5, "a call that raises")
