@@ -20,7 +20,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from registry.metadata import logged_model_info
-from tagifai.plots import new_figure
+from tagifai.calibration import ECE_BINS, MAX_CV_ECE, reliability
+from tagifai.plots import new_figure, reliability_figure
 from tracking.quality import ARTIFACTS
 
 N_MISTAKES = 10
@@ -288,6 +289,37 @@ def _cross_validation(meta: RunMetadata, out_dir: Path, prefix: str) -> list[str
     return lines
 
 
+def _calibration(meta: RunMetadata, out_dir: Path, prefix: str) -> list[str]:
+    m = meta.metrics
+    lines = ["## Calibration", ""]
+    if "test_ece" not in m:
+        return lines + ["_This run was trained before calibration was measured (no `test_ece`)._", ""]
+    temperature = m.get("temperature", 1.0)
+    lines += [f"Calibration `{meta.params.get('calibration', 'none')}`, temperature T = {temperature:.3f}: each row's "
+              "probabilities p become p^(1/T), renormalised, with T fitted on the validation split's probabilities "
+              "of the train-only fit (every CV fold fits its own). A power keeps every row's tag. The mean "
+              "confidence is the accuracy `tagifai monitor` estimates before labels arrive, so it should be close "
+              "to the accuracy.", ""]
+    rows = [["expected calibration error, cross-validation (`cv_ece`)", m.get("cv_ece"),
+             f"out-of-fold predictions; at most {MAX_CV_ECE} (the search's constraint)"],
+            ["expected calibration error, test split (`test_ece`)", m["test_ece"], f"top label, {ECE_BINS} bins"],
+            ["test split: accuracy", m.get("test_accuracy"), "share of projects whose top tag is right"],
+            ["test split: mean confidence", m.get("test_confidence_mean"), "the monitor's accuracy estimate"]]
+    lines += [_table(["measure", "value", "how"], rows), ""]
+    frame = pd.read_csv(path) if (path := meta.artifact(ARTIFACTS["test_predictions"])) else None
+    if frame is not None:
+        classes = [column.removeprefix("p_") for column in frame.columns if column.startswith("p_")]
+        bins = reliability(frame["label"], frame[[f"p_{c}" for c in classes]].to_numpy(), classes)
+        reliability_figure(bins, "Reliability (test split)").savefig(out_dir / f"{prefix}reliability.png", dpi=110)
+        lines += [f"![reliability diagram (test split)]({prefix}reliability.png)", ""]
+    src = meta.artifact(ARTIFACTS["profile_plot"])
+    if src:
+        shutil.copyfile(src, out_dir / f"{prefix}reference_profile.png")
+        lines += ["The reference profile `tagifai monitor` compares live traffic with (out-of-fold predictions of "
+                  "the first CV repeat):", "", f"![reference profile]({prefix}reference_profile.png)", ""]
+    return lines
+
+
 def _behaviour(meta: RunMetadata) -> list[str]:
     data = meta.json(ARTIFACTS["behaviour"])
     lines = ["## Behavioural tests", ""]
@@ -344,6 +376,7 @@ def write_report(model_uri: str, output: Path, command: str | None = None) -> Pa
         behaviour = meta.json(ARTIFACTS["behaviour"])
         lines = (_header(meta, command) + _summary(meta, behaviour) + _data(meta, output.parent, prefix)
                  + _args(meta) + _performance(meta, output.parent, prefix)
-                 + _cross_validation(meta, output.parent, prefix) + _behaviour(meta) + _mistakes(meta))
+                 + _cross_validation(meta, output.parent, prefix) + _calibration(meta, output.parent, prefix)
+                 + _behaviour(meta) + _mistakes(meta))
     output.write_text("\n".join(lines).rstrip() + "\n")
     return output

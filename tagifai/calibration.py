@@ -15,6 +15,7 @@ the fast path's agreement check, serving's reference answers).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -63,21 +64,39 @@ def fit_temperature(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[
     return float(np.exp(found.x))
 
 
-def expected_calibration_error(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
-                               bins: int = ECE_BINS) -> float:
-    """Top-label ECE: rows binned by their largest probability into `bins` equal-width bins of (0, 1] (a
-    confidence of exactly 0 goes to the first); the mean over rows of |accuracy - mean confidence| of their bin."""
+class Reliability(NamedTuple):
+    """Rows binned by their largest probability into equal-width bins of (0, 1]: per bin, the rows, how many were
+    right and the sum of their confidences (a reliability diagram's bars; ECE is their weighted gap)."""
+
+    rows: np.ndarray
+    correct: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def error(self) -> float:
+        """Top-label ECE: the mean over rows of |accuracy - mean confidence| of their bin."""
+        return float(np.abs(self.correct - self.confidence).sum() / self.rows.sum())
+
+
+def reliability(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], bins: int = ECE_BINS) -> Reliability:
+    """The rows' top-label confidence against their accuracy, in `bins` bins (a confidence of exactly 0 goes to the
+    first); ValueError without rows or with a label that is no class."""
     index = label_index(y_true, classes)
     proba = np.asarray(proba, dtype=np.float64)
     if len(index) == 0:
-        raise ValueError("expected_calibration_error needs at least one row")
+        raise ValueError("reliability needs at least one row")
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == index).astype(np.float64)
     # Edges from linspace, upper edge inclusive: 0.3 falls in (0.2, 0.3] although 0.3 * 10 > 3.0 in floats.
     which = np.digitize(confidence, np.linspace(0.0, 1.0, bins + 1)[1:-1], right=True)
-    rows = np.bincount(which, minlength=bins)
-    gap = np.abs(np.bincount(which, correct, minlength=bins) - np.bincount(which, confidence, minlength=bins))
-    return float(gap.sum() / rows.sum())
+    return Reliability(np.bincount(which, minlength=bins), np.bincount(which, correct, minlength=bins),
+                       np.bincount(which, confidence, minlength=bins))
+
+
+def expected_calibration_error(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
+                               bins: int = ECE_BINS) -> float:
+    """Top-label ECE in `bins` equal-width bins (see `reliability`)."""
+    return reliability(y_true, proba, classes, bins).error
 
 
 class TemperatureScaled(ClassifierMixin, BaseEstimator):

@@ -1,5 +1,5 @@
 """Pictures a person would rather look at: confusion matrix, per-class metrics, the search's history, the
-reference profile.
+reference profile, a reliability diagram.
 
 Figures are built with matplotlib's object API (`Figure`, no pyplot): no global backend to choose, nothing
 kept open between plots, and it works headless on servers and in CI.
@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
+
+from tagifai.calibration import Reliability
 
 
 def new_figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -119,6 +121,30 @@ def reference_profile_figure(profile: dict) -> Figure:
         _histogram(oov, profile["oov_share"], np.linspace(0, 1, 21), "share of words the model does not know",
                    "Out-of-vocabulary share")
     fig.suptitle(f"Reference profile: {profile['rows']} {profile['source']}")
+    fig.tight_layout()
+    return fig
+
+
+def reliability_figure(bins: Reliability, title: str) -> Figure:
+    """A reliability diagram: each confidence bin's accuracy against the diagonal a calibrated model sits on,
+    with the bin's rows written above it (empty bins have no bar)."""
+    fig, ax = new_figure((7, 4.5))
+    width = 1.0 / len(bins.rows)
+    centres = (np.arange(len(bins.rows)) + 0.5) * width
+    filled = bins.rows > 0
+    accuracy = bins.correct[filled] / bins.rows[filled]
+    ax.bar(centres[filled], accuracy, width=width * 0.9, color="tab:blue", label="accuracy in the bin")
+    ax.plot(centres[filled], bins.confidence[filled] / bins.rows[filled], "o", color="tab:orange",
+            label="mean confidence in the bin")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="calibrated")
+    for x, y, n in zip(centres[filled], accuracy, bins.rows[filled]):
+        ax.annotate(str(int(n)), (x, y), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel("confidence of the predicted tag (bins; the number of rows above each bar)")
+    ax.set_ylabel("share right")
+    ax.set_title(f"{title}: ECE {bins.error:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -24,15 +24,16 @@ def report(trained_run, tmp_path_factory):
 def test_every_section_is_there(report):
     _, text = report
     for heading in ("## Summary", "## Data", "## Training arguments", "## Performance", "### Per class",
-                    "### Slices", "## Cross-validation", "## Behavioural tests", "most confident mistakes"):
+                    "### Slices", "## Cross-validation", "## Calibration", "## Behavioural tests",
+                    "most confident mistakes"):
         assert heading in text, heading
 
 
 def test_figures_are_written_beside_it_and_linked(report):
     path, text = report
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
-    assert {"model_confusion_matrix.png", "model_class_metrics.png", "model_cv_folds.png", "model_labels.png"} <= \
-        set(links)
+    assert {"model_confusion_matrix.png", "model_class_metrics.png", "model_cv_folds.png", "model_labels.png",
+            "model_reliability.png", "model_reference_profile.png"} <= set(links)
     for link in links:
         assert (path.parent / link).stat().st_size > 1000, link
 
@@ -49,6 +50,14 @@ def test_numbers_are_the_runs(report, trained_run):
     # The shipped args refit on train + validation: the validation figure is of the model before that.
     assert params["refit_on_val"] == "True" and "scored before the refit on train + validation" in text
     assert "the model is fitted on train + val" in text
+
+
+def test_calibration_figures_are_the_runs(report, trained_run):
+    section = report[1].split("## Calibration")[1].split("\n## ")[0]
+    metrics = mlflow.get_run(trained_run.run_id).data.metrics
+    assert f"T = {metrics['temperature']:.3f}" in section
+    for name in ("cv_ece", "test_ece", "test_accuracy", "test_confidence_mean"):
+        assert f"| {metrics[name]:.4f} |" in section, name
 
 
 def test_the_ten_most_confident_mistakes_of_the_test_split(report, trained_run):

@@ -17,6 +17,7 @@ from tagifai.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
+    reliability,
 )
 from tagifai.fastpath import AGREEMENT_TOLERANCE, agreement
 from tagifai.predict import Predictor
@@ -39,6 +40,18 @@ def test_ece_is_zero_when_confidence_is_the_accuracy_and_the_gap_when_not():
     right, wrong = ["x"] * 8 + ["y"] * 2, ["x"] * 5 + ["y"] * 5
     assert expected_calibration_error(right, proba, ["x", "y", "z"]) == pytest.approx(0.0)
     assert expected_calibration_error(wrong, proba, ["x", "y", "z"]) == pytest.approx(0.3)
+
+
+def test_reliability_bins_are_the_hand_computed_ones_and_give_the_ece():
+    """The case above: two rows in (0.9, 1] (one right), three in (0.6, 0.7] (two right), no other bin filled."""
+    proba = np.array([[0.95, 0.05], [0.92, 0.08], [0.35, 0.65], [0.62, 0.38], [0.30, 0.70]])
+    bins = reliability(["a", "b", "b", "b", "b"], proba, ["a", "b"])
+    assert bins.rows.tolist() == [0, 0, 0, 0, 0, 0, 3, 0, 0, 2]
+    assert bins.correct.tolist() == [0, 0, 0, 0, 0, 0, 2, 0, 0, 1]
+    assert bins.confidence[6] == pytest.approx(0.65 + 0.62 + 0.70) and bins.confidence[9] == pytest.approx(1.87)
+    assert bins.error == pytest.approx(0.18)
+    with pytest.raises(ValueError, match="at least one row"):
+        reliability([], np.empty((0, 2)), ["a", "b"])
 
 
 def test_ece_names_a_label_that_is_no_class():
