@@ -299,7 +299,8 @@ def _calibration(meta: RunMetadata, out_dir: Path, prefix: str) -> list[str]:
               "probabilities p become p^(1/T), renormalised, with T fitted on the validation split's probabilities "
               "of the train-only fit (every CV fold fits its own). A power keeps every row's tag. The mean "
               "confidence is the accuracy `tagifai monitor` estimates before labels arrive, so it should be close "
-              "to the accuracy.", ""]
+              "to the accuracy. The same configuration without calibration, side by side: `docs/calibration.md` "
+              "(`python scripts/calibration_report.py`).", ""]
     rows = [["expected calibration error, cross-validation (`cv_ece`)", m.get("cv_ece"),
              f"out-of-fold predictions; at most {MAX_CV_ECE} (the search's constraint)"],
             ["expected calibration error, test split (`test_ece`)", m["test_ece"], f"top label, {ECE_BINS} bins"],

@@ -1,4 +1,4 @@
-"""The calibration figures of docs/model.md: the shipped configuration with `calibration` none and temperature,
+"""The figures of docs/calibration.md: the shipped configuration with `calibration` none and temperature,
 cross-validated on the same folds as a training run, then fitted once and scored on the test split; and what
 Predictor.text_stats (the inference log's per-row text stats) costs per row. Nothing is logged to MLflow.
 
